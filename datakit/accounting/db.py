@@ -1,0 +1,108 @@
+"""`<output>/accounting.duckdb`: per-document and per-shard token counts, queryable with SQL.
+
+Tables
+  docs(source, shard, position, doc_id, tokens, chars, score, epoch)  one row per written document occurrence
+  shards(source, shard, path, tokens, docs, size_bytes, sha256)
+  sources(name, uri, format, revision, docs_available, tokens_available, tokens_target, tokens_written,
+          docs_written, epochs, weight)
+  removed(...) and curation_steps(...)                                  when curation recorded removals
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from datakit.errors import UserError
+from datakit.mix.manifest import Manifest
+
+DB_NAME = "accounting.duckdb"
+DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "score", "epoch"]
+
+
+def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], records_dir: Path | None = None) -> Path:
+    output = Path(output)
+    tmp = output / (DB_NAME + ".tmp")
+    if tmp.exists():
+        tmp.unlink()
+    cols = list(zip(*doc_rows)) if doc_rows else [[] for _ in DOC_COLUMNS]
+    docs = pa.table(
+        {
+            "source": pa.array(cols[0], pa.string()),
+            "shard": pa.array(cols[1], pa.string()),
+            "position": pa.array(cols[2], pa.int64()),
+            "doc_id": pa.array(cols[3], pa.string()),
+            "tokens": pa.array(cols[4], pa.int64()),
+            "chars": pa.array(cols[5], pa.int64()),
+            "score": pa.array(cols[6], pa.float64()),
+            "epoch": pa.array(cols[7], pa.int32()),
+        }
+    )
+    shards = pa.Table.from_pylist(
+        [
+            {"source": s.name, "shard": Path(sh.path).name, "path": sh.path, "tokens": sh.n_tokens, "docs": sh.n_docs,
+             "size_bytes": sh.size_bytes, "sha256": sh.sha256}
+            for s in manifest.sources for sh in s.shards
+        ],
+        schema=pa.schema([("source", pa.string()), ("shard", pa.string()), ("path", pa.string()), ("tokens", pa.int64()),
+                          ("docs", pa.int64()), ("size_bytes", pa.int64()), ("sha256", pa.string())]),
+    )
+    sources = pa.Table.from_pylist(
+        [
+            {k: getattr(s, k) for k in ("name", "uri", "format", "revision", "docs_available", "tokens_available", "tokens_target",
+                                        "tokens_written", "docs_written", "epochs", "weight")}
+            for s in manifest.sources
+        ]
+    )
+    con = duckdb.connect(str(tmp))
+    try:
+        con.register("docs_arrow", docs)
+        con.register("shards_arrow", shards)
+        con.register("sources_arrow", sources)
+        con.execute("create table docs as select * from docs_arrow")
+        con.execute("create table shards as select * from shards_arrow")
+        con.execute("create table sources as select * from sources_arrow")
+        if records_dir is not None:
+            _curation_tables(con, Path(records_dir))
+    finally:
+        con.close()
+    os.replace(tmp, output / DB_NAME)
+    return output / DB_NAME
+
+
+def _curation_tables(con: duckdb.DuckDBPyConnection, records_dir: Path) -> None:
+    try:
+        from datakit.curate.records import load_removed, load_step_stats
+    except ImportError:
+        return
+    removed, steps = load_removed(records_dir), load_step_stats(records_dir)
+    if removed:
+        con.register("removed_arrow", pa.Table.from_pylist(removed))
+        con.execute("create table removed as select * from removed_arrow")
+    if steps:
+        con.register("steps_arrow", pa.Table.from_pylist(steps))
+        con.execute("create table curation_steps as select * from steps_arrow")
+
+
+def connect(output: str | os.PathLike, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+    path = Path(output) / DB_NAME
+    if not path.exists():
+        raise UserError("no accounting.duckdb: not a built mixture", file=output, fix="build it with `datakit mix build <spec.toml>`")
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def query(output: str | os.PathLike, sql: str) -> tuple[list[str], list[tuple]]:
+    con = connect(output)
+    try:
+        try:
+            rel = con.execute(sql)
+        except duckdb.Error as e:
+            tables = [r[0] for r in con.execute("show tables").fetchall()]
+            raise UserError(f"SQL failed: {e}", file=Path(output) / DB_NAME, fix=f"tables: {', '.join(tables)} (see docs/mixtures.md)") from None
+        names = [d[0] for d in rel.description] if rel.description else []
+        return names, rel.fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,81 @@
+"""The `datakit` command: a thin layer over library functions.
+
+Each command group lives in its own module and registers a `typer.Typer` here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from datakit.errors import UserError
+
+# litellm fetches a price map at import unless told not to; we never want network at import time.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+app = typer.Typer(
+    help="datakit: build curated, token-accounted training mixtures and synthetic planning data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# (module, group name, help). A module missing here means that part is not built yet.
+GROUPS = [
+    ("datakit.cli.mix", "mix", "Plan and build mixtures from TOML specs (mixtures/*.toml)."),
+    ("datakit.cli.tokens", "tokens", "Report on and query a built mixture's token accounting."),
+    ("datakit.cli.tokenizer", "tokenizer", "Train the byte-level BPE tokenizer."),
+    ("datakit.cli.synth", "synth", "Generate synthetic planning, DPO and SFT data under a hard dollar budget."),
+    ("datakit.cli.demo", None, None),
+]
+# Modules that only add commands to an existing group (imported for their side effect).
+EXTENSIONS = ["datakit.cli.synth_records"]
+
+for module_name, name, help_text in GROUPS:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        continue
+    if name is None:
+        module.register(app)
+    else:
+        app.add_typer(module.app, name=name, help=help_text)
+for module_name in EXTENSIONS:
+    try:
+        importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""`datakit mix plan|build`"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from datakit.spec import load_spec
+from datakit.spec.sizes import human
+
+app = typer.Typer(no_args_is_help=True)
+
+EXECUTOR_HELP = "Where datatrove runs the stages: local (default), slurm or ray."
+
+
+def _opts(workers: int, executor: str, slurm_partition: str | None, slurm_time: str):
+    from datakit.mix.pipeline import ExecutorOptions
+
+    return ExecutorOptions(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
+
+
+@app.command()
+def plan(
+    spec_path: Path = typer.Argument(..., help="Mixture spec, e.g. mixtures/midtrain.toml."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    workers: int = typer.Option(1, "--workers", help="Parallel datatrove workers when counting local sources."),
+    no_count: bool = typer.Option(False, "--no-count", help="Do not read local sources; plan from the catalog and overrides only."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's logs."),
+):
+    """Say what each source can supply after filters, its target, the implied epochs and its share.
+
+    Hub sources are planned from their dataset cards before any download; local sources are read and
+    counted (exact tokens once the tokenizer exists). A target needing more than max_epochs (default 4)
+    is refused with the numbers and the fix; the command then exits with code 2.
+
+        datakit mix plan mixtures/midtrain.toml
+    """
+    from datakit.mix.build import plan_mixture
+    from datakit.mix.plan import format_plan, refuse_if_needed
+
+    spec = load_spec(spec_path)
+    p = plan_mixture(spec, _opts(workers, "local", None, ""), count_local=not no_count, verbose=verbose)
+    typer.echo(json.dumps(p.to_dict(), indent=2) if as_json else format_plan(p))
+    refuse_if_needed(p, str(spec_path))
+
+
+@app.command()
+def build(
+    spec_path: Path = typer.Argument(..., help="Mixture spec, e.g. mixtures/midtrain.toml."),
+    workers: int = typer.Option(1, "--workers", help="Parallel datatrove workers (the output bytes do not depend on it)."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition (with --executor slurm)."),
+    slurm_time: str = typer.Option("24:00:00", "--slurm-time", help="Slurm time limit per task."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's logs."),
+):
+    """Stream, filter, curate, tokenize, sample and shard the spec's sources into a mixture (Contract 2).
+
+    Writes <output>/tokens/<source>/*.ds, accounting.duckdb, report.md/png and, last, manifest.json.
+    Interrupted? Rerun the same command: finished work is skipped and the bytes come out identical.
+
+        datakit mix build mixtures/midtrain.toml --workers 2
+    """
+    from datakit.mix.build import build_mixture
+
+    spec = load_spec(spec_path)
+    m = build_mixture(spec, _opts(workers, executor, slurm_partition, slurm_time), verbose=verbose)
+    typer.echo(f"built {spec.output}: {human(m.total_tokens)} tokens, {m.total_docs:,} documents, {len(m.sources)} sources")
+    for s in m.sources:
+        missing = (getattr(s, "read_stats", None) or {}).get("missing_blob")
+        typer.echo(f"  {s.name:<18} {human(s.tokens_written):>8} tokens  {s.epochs:6.2f} epochs  {s.weight:6.1%}"
+                   + (f"  ({missing:,} blobs missing)" if missing else ""))
+    for n in getattr(m, "notes", None) or []:
+        typer.echo(f"  note: {n}")
+    typer.echo(f"report: {spec.output / 'report.md'}")

@@ -1,0 +1,342 @@
+"""`datakit mix build`: spec -> tokenized, sampled, accounted shards (Contract 2).
+
+    stages (datatrove, resumable) -> count what each source supplies -> plan (refuse past max_epochs)
+    -> per source: choose documents (seeded) and write shards with sha256 -> accounting.duckdb
+    -> manifest.json last, atomically -> report.md/png
+
+Re-running a killed build skips finished datatrove tasks and finished sources and ends with the same bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import datakit
+from datakit.errors import UserError
+from datakit.mix import pipeline as P
+from datakit.mix.manifest import MANIFEST_NAME, Manifest, Shard, SourceEntry, TokenizerInfo, read_shard, sha256_file, write_manifest
+from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
+from datakit.mix.sample import choose_documents
+from datakit.spec.mixture import MixtureSpec, SourceSpec
+from datakit.spec.sizes import human
+from datakit.tokenizer.train import tokenizer_vocab_size
+
+OVERSAMPLE = 1.1  # stream 10% more than needed from a hub source we subsample, to absorb filters and card error
+
+
+@contextmanager
+def disk_errors(path: Path):
+    try:
+        yield
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise UserError("the disk is full", file=path, fix="free space (or point [mixture] output elsewhere) and rerun: the build resumes") from e
+        raise
+
+
+def guard_output(spec: MixtureSpec, work: P.Work) -> None:
+    """One output folder holds one spec's build: refuse to mix two specs' intermediate state or shards."""
+    work.root.mkdir(parents=True, exist_ok=True)
+    marker = work.root / "spec.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old.get("spec_sha256") != spec.sha256:
+            raise UserError(
+                f"the output folder holds a build of a different spec ({old.get('spec_path')}, sha256 {old.get('spec_sha256', '')[:12]})",
+                file=spec.path, field="mixture.output",
+                fix=f"choose another [mixture] output, or delete {work.output} to rebuild it",
+            )
+    else:
+        marker.write_text(json.dumps({"spec_sha256": spec.sha256, "spec_path": spec.path}))
+
+
+def check_tokenizer(spec: MixtureSpec) -> tuple[str, int]:
+    path = Path(spec.mixture.tokenizer)
+    if not path.exists():
+        raise UserError("tokenizer not found", file=spec.path, field="mixture.tokenizer",
+                        fix=f"train it: `datakit tokenizer train {spec.path} --vocab-size {spec.mixture.vocab_size}`")
+    vocab = tokenizer_vocab_size(path)
+    if vocab != spec.mixture.vocab_size:
+        raise UserError(f"the tokenizer has {vocab:,} tokens but the spec says vocab_size = {spec.mixture.vocab_size:,}",
+                        file=spec.path, field="mixture.vocab_size", fix="retrain the tokenizer with that --vocab-size or correct vocab_size")
+    return sha256_file(path), vocab
+
+
+def sample_rates(spec: MixtureSpec) -> dict[str, float]:
+    """For hub sources far larger than their target, stream a deterministic fraction instead of everything."""
+    avail = {s.name: catalog_availability(s)[1] for s in spec.source}
+    tgt = targets(spec, avail)
+    rates = {}
+    for s in spec.source:
+        a = avail[s.name]
+        rates[s.name] = min(1.0, OVERSAMPLE * tgt[s.name] / a) if (s.scheme == "hf" and a) else 1.0
+    return rates
+
+
+def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, progress: bool = True) -> None:
+    """prepare -> curate -> tokenize, each skipped where datatrove recorded it complete."""
+    work = P.Work(spec.output)
+    rates = sample_rates(spec)
+    columns = {s.name: P.check_source(spec, s) for s in spec.source}
+    for s in spec.source:
+        P.filter_steps(spec, s, columns[s.name], work)
+    stages = [("prepare", s) for s in spec.source] + ([("curate", None)] if spec.curate else []) + ([("tokenize", s) for s in spec.source] if tokenize else [])
+    bar = tqdm(stages, desc="build", unit="stage", disable=not progress)
+    tasks_of: dict[str, int] = {}
+    for stage, s in bar:
+        bar.set_postfix_str(f"{stage} {s.name if s else 'all sources'}")
+        with disk_errors(spec.output):
+            if stage == "prepare":
+                steps, tasks = P.prepare_pipeline(spec, s, work, columns=columns[s.name], sample_rate=rates[s.name])
+                tasks_of[s.name] = tasks
+                P.run_stage(steps, tasks, work.logs("prepare", s.name), opts, f"prepare-{s.name}")
+            elif stage == "curate":
+                from datakit.curate import run_curation
+
+                run_curation(
+                    spec.curate, inputs={x.name: work.prepared(x.name) for x in spec.source},
+                    outputs={x.name: work.curated(x.name) for x in spec.source}, work_dir=work.root / "curate",
+                    records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
+                    workers=opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                )
+            else:
+                src_folder = work.curated(s.name) if spec.curate else work.prepared(s.name)
+                n_files = len(list(src_folder.glob("*.jsonl.gz"))) if src_folder.exists() else 0
+                if n_files == 0:
+                    continue  # nothing survived: reported as zero available
+                P.run_stage(P.tokenize_pipeline(spec, s, work, src_folder), n_files, work.logs("tokenize", s.name), opts, f"tokenize-{s.name}")
+
+
+class Pool:
+    """A source's tokenized documents after curation: lengths, ids, chars, scores, and where their tokens live."""
+
+    def __init__(self, work: P.Work, source: str, token_size: int):
+        self.files, self.starts, self.ends, self.file_of = [], [], [], []
+        self.ids, self.chars, self.scores = [], [], []
+        for k, ds in enumerate(sorted(work.tokenized(source).glob("*.ds"))):
+            rank = ds.name.rsplit("_", 2)[-2]
+            tokens, doc_ends, _ = read_shard(ds, token_size)
+            doc_ends = doc_ends.astype(np.int64)
+            starts = np.concatenate([[0], doc_ends[:-1]])
+            self.files.append(ds)
+            self.starts.append(starts)
+            self.ends.append(doc_ends)
+            self.file_of.append(np.full(len(doc_ends), k, np.int32))
+            info = [json.loads(x) for x in (work.docinfo(source) / f"{rank}.jsonl").read_text().splitlines()]
+            if len(info) != len(doc_ends):
+                raise RuntimeError(f"{ds}: {len(doc_ends)} documents but {len(info)} doc-info rows")
+            self.ids += [i["id"] for i in info]
+            self.chars += [i["n_chars"] for i in info]
+            self.scores += [i["score"] for i in info]
+        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
+        self.start, self.end, self.file = cat(self.starts, np.int64), cat(self.ends, np.int64), cat(self.file_of, np.int32)
+        self.lengths = self.end - self.start
+        self.has_loss = any(Path(str(f) + ".loss").exists() for f in self.files)
+
+
+def read_stats(work: P.Work, source: str) -> dict[str, int]:
+    """Counters from datatrove's stats of the prepare stage: docs read, blobs hydrated/missing, empty texts, sampled out."""
+    path = work.logs("prepare", source) / "stats.json"
+    if not path.exists():
+        return {}
+    out: dict[str, int] = {}
+    for step in json.loads(path.read_text()):
+        stats = step.get("stats", {})
+        if "READER" in step.get("name", "") and "documents" in stats:
+            out["docs_read"] = int(stats["documents"]["total"] if isinstance(stats["documents"], dict) else stats["documents"])
+        for key in ("hydrated", "missing_blob", "empty_text", "dropped"):
+            if key in stats:
+                v = stats[key]
+                out["sampled_out" if key == "dropped" else key] = int(v["total"] if isinstance(v, dict) else v)
+    return out
+
+
+def count_available(spec: MixtureSpec, token_size: int) -> dict[str, tuple[int, int, str]]:
+    work = P.Work(spec.output)
+    out = {}
+    for s in spec.source:
+        pool = Pool(work, s.name, token_size)
+        out[s.name] = (len(pool.lengths), int(pool.lengths.sum()), "counted")
+    return out
+
+
+def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, token_size: int, progress: bool) -> tuple[list[Shard], list[tuple]]:
+    """Write one source's shards into tokens/<source>/ (via a temp folder renamed at the end); return shards + doc rows."""
+    out_dir = spec.output / "tokens" / s.name
+    tmp_dir = spec.output / "tokens" / f".{s.name}.tmp"
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    tmp_dir.mkdir(parents=True)
+    order, epochs = choose_documents(pool.lengths, target, spec.mixture.seed, s.name)
+    dtype = np.dtype("<u2") if token_size == 2 else np.dtype("<u4")
+    maps = [read_shard(f, token_size) for f in pool.files]
+    shards, rows = [], []
+    bar = tqdm(total=int(pool.lengths[order].sum()) if len(order) else 0, desc=f"write {s.name}", unit="tok", unit_scale=True, disable=not progress, leave=False)
+    i, k = 0, 0
+    while i < len(order):
+        # fill one shard up to shard_tokens (at least one document)
+        cum = np.cumsum(pool.lengths[order[i:]])
+        j = i + max(1, int(np.searchsorted(cum, spec.mixture.shard_tokens, side="right")))
+        name = f"{s.name}-{k:05d}.ds"
+        path = tmp_dir / name
+        pieces, loss_pieces, ends, n = [], [], [], 0
+        for pos in range(i, j):
+            d = order[pos]
+            tokens, _, loss = maps[pool.file[d]]
+            a, b = pool.start[d], pool.end[d]
+            pieces.append(np.asarray(tokens[a:b], dtype=dtype))
+            if pool.has_loss:
+                loss_pieces.append(np.asarray(loss[a:b], np.uint8) if loss is not None else np.ones(b - a, np.uint8))
+            n += b - a
+            ends.append(n)
+            rows.append((s.name, name, pos, pool.ids[d], int(b - a), pool.chars[d], pool.scores[d], int(epochs[pos])))
+        np.concatenate(pieces).astype(dtype).tofile(path)
+        np.asarray(ends, "<u8").tofile(str(path) + ".index")
+        loss_sha = None
+        if pool.has_loss:
+            np.concatenate(loss_pieces).tofile(str(path) + ".loss")
+            loss_sha = sha256_file(str(path) + ".loss")
+        shards.append(Shard(path=f"tokens/{s.name}/{name}", size_bytes=path.stat().st_size, sha256=sha256_file(path),
+                            n_tokens=n, n_docs=j - i, index_sha256=sha256_file(str(path) + ".index"), loss_sha256=loss_sha))
+        bar.update(n)
+        i, k = j, k + 1
+    bar.close()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return shards, rows
+
+
+def hf_revision(s: SourceSpec) -> str | None:
+    """Pin a hub dataset to the commit it was read at (best effort: offline keeps the requested revision)."""
+    if s.scheme != "hf":
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        return HfApi().dataset_info(s.location, revision=s.revision).sha
+    except Exception:
+        return s.revision
+
+
+def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, progress: bool = True, verbose: bool = False) -> Manifest:
+    opts = opts or P.ExecutorOptions()
+    work = P.Work(spec.output)
+    tok_sha, vocab = check_tokenizer(spec)
+    token_size = 2 if vocab <= 65536 else 4
+    if (spec.output / MANIFEST_NAME).exists():
+        from datakit.mix.manifest import load_manifest
+
+        m = load_manifest(spec.output)
+        if m.spec_sha256 == spec.sha256 and m.tokenizer.sha256 == tok_sha:
+            return m  # already built: same spec, same tokenizer
+        raise UserError("the output folder holds a finished build of a different spec or tokenizer", file=spec.path,
+                        field="mixture.output", fix=f"choose another output, or delete {spec.output} to rebuild")
+    guard_output(spec, work)
+    refuse_if_needed(make_plan(spec), spec.path)  # hub sources: refuse before any download
+    P.quiet_datatrove(verbose)
+    started = time.time()
+    run_stages(spec, opts, tokenize=True, progress=progress)
+    if opts.kind != "local":
+        raise UserError(f"stages submitted to {opts.kind}; rerun this command with --executor local once they finish to write the mixture",
+                        fix="wait for the jobs, then rerun with --executor local (finished tasks are skipped)")
+    counted = count_available(spec, token_size)
+    plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
+    empty = [s.name for s in plan.sources if not s.tokens_available]
+    if empty:
+        raise UserError(f"no documents left after reading and filters for: {', '.join(empty)}", file=spec.path,
+                        field=f"source.{empty[0]}.filters", fix="loosen the filters or check the input files")
+    refuse_if_needed(plan, spec.path)
+    entries, all_rows = [], []
+    for s, sp in zip(spec.source, plan.sources):
+        pool = Pool(work, s.name, token_size)
+        with disk_errors(spec.output):
+            shards, rows = write_source(spec, s, pool, sp.tokens_target, token_size, progress)
+        all_rows += rows
+        written = sum(x.n_tokens for x in shards)
+        entries.append(SourceEntry(
+            name=s.name, uri=s.uri, format=s.format, revision=hf_revision(s), docs_available=sp.docs_available,
+            tokens_available=sp.tokens_available, tokens_target=sp.tokens_target, tokens_written=written,
+            docs_written=sum(x.n_docs for x in shards), epochs=written / sp.tokens_available, weight=0.0, shards=shards,
+            max_epochs=s.max_epochs, filters=sp.filters, read_stats=read_stats(work, s.name),
+        ))
+    total = sum(e.tokens_written for e in entries)
+    for e in entries:
+        e.weight = e.tokens_written / total if total else 0.0
+    manifest = Manifest(
+        name=spec.mixture.name, seq_len=spec.mixture.seq_len, seed=spec.mixture.seed, spec=spec.raw, spec_sha256=spec.sha256,
+        tokenizer=TokenizerInfo(path=spec.mixture.tokenizer, sha256=tok_sha, vocab_size=vocab, token_size_bytes=token_size),
+        sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit.__version__,
+        build_seconds=round(time.time() - started, 1), notes=plan.notes,
+    )
+    from datakit.accounting.db import write_accounting
+    from datakit.accounting.report import write_report
+
+    with disk_errors(spec.output):
+        write_accounting(spec.output, manifest, all_rows, work.records)
+        write_manifest(spec.output, manifest)
+        write_report(spec.output)
+    return manifest
+
+
+def load_filter_stats(work: P.Work) -> dict[str, list[dict]]:
+    try:
+        from datakit.curate.records import load_step_stats
+    except ImportError:
+        return {}
+    out: dict[str, list[dict]] = {}
+    for row in load_step_stats(work.records):
+        d = dict(row)
+        if d.get("docs_in"):
+            d["kept_docs_frac"] = d["docs_out"] / d["docs_in"]
+        if d.get("tokens_in"):
+            d["kept_tokens_frac"] = d["tokens_out"] / d["tokens_in"]
+        out.setdefault(d["source"], []).append(d)
+    return out
+
+
+def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count_local: bool = True, progress: bool = True, verbose: bool = False) -> MixturePlan:
+    """Plan: hub sources from the catalog; local sources counted by running prepare (+curate) (+tokenize if a tokenizer exists)."""
+    opts = opts or P.ExecutorOptions()
+    work = P.Work(spec.output)
+    local = [s for s in spec.source if s.scheme != "hf" and not _not_generated(s)]
+    counted: dict[str, tuple[int, int, str]] = {}
+    if local and count_local:
+        guard_output(spec, work)
+        P.quiet_datatrove(verbose)
+        have_tok = Path(spec.mixture.tokenizer).exists()
+        if have_tok:
+            check_tokenizer(spec)
+        local_spec = spec.model_copy(update={"source": local})
+        run_stages(local_spec, opts, tokenize=have_tok, progress=progress)
+        if have_tok:
+            vocab = tokenizer_vocab_size(spec.mixture.tokenizer)
+            counted = count_available(local_spec, 2 if vocab <= 65536 else 4)
+        else:
+            counted = {s.name: char_estimate(work, spec, s) for s in local}
+    return make_plan(spec, counted, filter_stats=load_filter_stats(work))
+
+
+def _not_generated(s: SourceSpec) -> bool:
+    """A synth:// folder nobody generated yet: plan it as unknown instead of failing."""
+    return s.scheme == "synth" and not Path(s.location, "records").exists()
+
+
+def char_estimate(work: P.Work, spec: MixtureSpec, s: SourceSpec) -> tuple[int, int, str]:
+    import duckdb
+
+    folder = work.curated(s.name) if spec.curate else work.prepared(s.name)
+    files = sorted(folder.glob("*.jsonl.gz"))
+    if not files:
+        return (0, 0, "counted")
+    docs, chars = duckdb.sql(f"select count(*), coalesce(sum(length(text)), 0) from read_json_auto({[str(f) for f in files]})").fetchone()
+    return int(docs), int(chars / CHARS_PER_TOKEN), "chars/4 (no tokenizer yet)"

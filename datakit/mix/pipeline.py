@@ -1,0 +1,255 @@
+"""Compile a mixture spec into datatrove pipelines and run them on datatrove's executors.
+
+Stages (each resumable: datatrove skips tasks it completed, logged under `<output>/.work/logs/`):
+  prepare   read -> [hash-sample] -> [hydrate] -> format -> per-source filters -> jsonl.gz   (per source)
+  curate    mixture-wide exact/MinHash dedup + decontamination                            (all sources)
+  tokenize  doc info + `<s> text </s>` tokenization into datatrove .ds shards             (per source)
+The task count of every stage is fixed by the data (files), never by `--workers`, so any worker count
+produces the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datakit.errors import UserError
+from datakit.mix.steps import DocInfo, FramedTokenizer, Format, HashSample, Hydrate, raw_record_adapter
+from datakit.sources.files import LocalFiles, read_columns, resolve_local
+from datakit.spec.mixture import MixtureSpec, SourceSpec
+
+log = logging.getLogger("datakit")
+
+
+@dataclass
+class ExecutorOptions:
+    kind: str = "local"  # local | slurm | ray
+    workers: int = 1
+    slurm_partition: str | None = None
+    slurm_time: str = "24:00:00"
+    slurm_options: dict = field(default_factory=dict)
+
+
+class Work:
+    """Paths of the intermediate build state under `<output>/.work`."""
+
+    def __init__(self, output: Path):
+        self.output = Path(output)
+        self.root = self.output / ".work"
+
+    def prepared(self, s: str) -> Path:
+        return self.root / "prepared" / s
+
+    def curated(self, s: str) -> Path:
+        return self.root / "curated" / s
+
+    def docinfo(self, s: str) -> Path:
+        return self.root / "docinfo" / s
+
+    def tokenized(self, s: str) -> Path:
+        return self.root / "tokenized" / s
+
+    def logs(self, stage: str, s: str = "all") -> Path:
+        return self.root / "logs" / stage / s
+
+    @property
+    def records(self) -> Path:
+        return self.root / "records"
+
+    @property
+    def blobs(self) -> Path:
+        return self.root / "blobs"
+
+
+def local_files(spec: MixtureSpec, src: SourceSpec) -> LocalFiles | None:
+    if src.scheme == "hf":
+        return None
+    return resolve_local(src.uri, file=spec.path, field=f"source.{src.name}.uri")
+
+
+def check_source(spec: MixtureSpec, src: SourceSpec) -> set[str] | None:
+    """Fail before any processing: unknown formatter, missing columns, blob ids without hydration."""
+    from datakit.sources.formatters import check_columns, get_formatter
+
+    fmt = get_formatter(src.format, file=spec.path, source=src.name)
+    files = local_files(spec, src)
+    if files is None:
+        return None
+    columns = read_columns(files)
+    if src.hydrate is not None:
+        if src.hydrate.id_column not in columns:
+            raise UserError(
+                f"hydration needs column {src.hydrate.id_column!r}; the files have {sorted(columns)}",
+                file=spec.path, field=f"source.{src.name}.hydrate.id_column", fix="name the blob-id column",
+            )
+        columns = columns | {"text"}
+    elif "text" not in columns and "blob_id" in columns:
+        raise UserError(
+            "these rows carry blob ids, not text (python-edu / stack-edu), and no hydration is configured",
+            file=spec.path, field=f"source.{src.name}.hydrate",
+            fix='add `hydrate = {}` to fetch text from s3://softwareheritage/content/{blob_id} (see docs/mixtures.md)',
+        )
+    check_columns(fmt, columns, file=spec.path, source=src.name)
+    return columns
+
+
+def filter_steps(spec: MixtureSpec, src: SourceSpec, columns: set[str] | None, work: Work) -> list:
+    if not src.filters:
+        return []
+    try:
+        from datakit.curate.filters import build_filter_steps
+        from datakit.curate.spec import parse_filters
+    except ImportError:
+        raise UserError("filters are not supported by this datakit build", file=spec.path, field=f"source.{src.name}.filters", fix="remove them") from None
+    parsed = parse_filters(src.filters, file=spec.path, source=src.name)
+    return build_filter_steps(
+        parsed, source=src.name, file=spec.path, columns=columns, records_dir=work.records,
+        tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
+    )
+
+
+def blob_url(url: str) -> str:
+    """`samples://softwareheritage/content/{blob_id}` -> the embedded local blob store; other URLs unchanged."""
+    if url.startswith("samples://"):
+        from datakit.sources.files import samples_dir
+
+        return "file://" + str(samples_dir() / url.removeprefix("samples://"))
+    return url
+
+
+def reader_step(spec: MixtureSpec, src: SourceSpec, files: LocalFiles | None):
+    meta = {"_source": src.name}
+    if files is None:
+        from datatrove.pipeline.readers import HuggingFaceDatasetReader
+
+        options = {"name": src.config, "split": src.split}
+        if src.revision:
+            options["revision"] = src.revision
+        return HuggingFaceDatasetReader(
+            src.location, dataset_options=options, streaming=True, adapter=raw_record_adapter, default_metadata=meta
+        ), (src.tasks or 1)
+    if files.kind == "parquet":
+        from datatrove.pipeline.readers import ParquetReader
+
+        reader = ParquetReader(files.folder, glob_pattern=files.pattern, adapter=raw_record_adapter, default_metadata=meta)
+    else:
+        from datatrove.pipeline.readers import JsonlReader
+
+        reader = JsonlReader(files.folder, glob_pattern=files.pattern, compression="infer", adapter=raw_record_adapter, default_metadata=meta)
+    return reader, min(src.tasks or len(files.files), len(files.files))
+
+
+def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
+    from datatrove.pipeline.writers import JsonlWriter
+
+    reader, tasks = reader_step(spec, src, local_files(spec, src))
+    steps: list = [reader]
+    if sample_rate < 1.0:
+        steps.append(HashSample(sample_rate, spec.mixture.seed))
+    if src.hydrate is not None:
+        h = src.hydrate
+        steps.append(Hydrate(blob_url(h.url), h.id_column, h.encoding_column, h.storage_options, h.cache_dir or str(work.blobs)))
+    steps.append(Format(src.format, src.name, spec.path))
+    steps.extend(filter_steps(spec, src, columns, work))
+    steps.append(JsonlWriter(str(work.prepared(src.name)), output_filename="${rank}.jsonl.gz", compression="gzip"))
+    return steps, tasks
+
+
+def tokenize_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, input_folder: Path):
+    from datatrove.pipeline.readers import JsonlReader
+
+    return [
+        JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip"),
+        DocInfo(str(work.docinfo(src.name))),
+        FramedTokenizer(
+            str(work.tokenized(src.name)),
+            tokenizer_name_or_path=spec.mixture.tokenizer,
+            save_filename=src.name,
+            shuffle_documents=False,
+            save_final_metadata=False,
+            batch_size=1000,
+        ),
+    ]
+
+
+def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptions, name: str, depends=None):
+    """Run one stage on the chosen datatrove executor (local runs now; slurm/ray submit with a dependency)."""
+    if opts.kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        executor = LocalPipelineExecutor(
+            pipeline=pipeline, tasks=tasks, workers=max(1, min(opts.workers, tasks)), logging_dir=str(logging_dir),
+            skip_completed=True,
+        )
+    elif opts.kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        if not opts.slurm_partition:
+            raise UserError("--executor slurm needs a partition", field="--slurm-partition", fix="pass --slurm-partition <name>")
+        executor = SlurmPipelineExecutor(
+            pipeline=pipeline, tasks=tasks, time=opts.slurm_time, partition=opts.slurm_partition, job_name=f"datakit-{name}",
+            logging_dir=str(logging_dir), depends=depends, workers=opts.workers, **opts.slurm_options,
+        )
+    elif opts.kind == "ray":
+        from datatrove.executor import RayPipelineExecutor
+
+        executor = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=opts.workers, logging_dir=str(logging_dir), depends=depends)
+    else:
+        raise UserError(f"unknown executor {opts.kind!r}", field="--executor", fix="use local, slurm or ray")
+    with _stderr_to(logging_dir / "stderr.log", enabled=opts.kind == "local" and not _VERBOSE[0]):
+        executor.run()
+    return executor
+
+
+_VERBOSE = [False]
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path, enabled: bool):
+    """Send datatrove's per-task console logs (parent and worker processes) to a file; show its tail on failure."""
+    if not enabled:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            tail = path.read_text(errors="replace").splitlines()[-15:]
+            print("\n".join(["datatrove log tail (" + str(path) + "):", *tail]), file=sys.stderr)
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def stage_done(logging_dir: Path, tasks: int) -> bool:
+    completions = logging_dir / "completions"
+    return completions.exists() and len(list(completions.iterdir())) >= tasks
+
+
+def reset_if_incomplete(folder: Path, logging_dir: Path) -> None:
+    """A stage with no completed task yet restarts from scratch (datatrove redoes unfinished tasks itself)."""
+    if folder.exists() and not (logging_dir / "completions").exists():
+        shutil.rmtree(folder)
+
+
+def quiet_datatrove(verbose: bool = False) -> None:
+    """datatrove logs every task to stderr: keep those logs in `<output>/.work/logs/.../stderr.log` unless verbose."""
+    _VERBOSE[0] = verbose
+    if verbose:
+        return
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")

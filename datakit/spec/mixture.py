@@ -1,0 +1,239 @@
+"""Contract 1: a mixture spec (TOML) -> validated `MixtureSpec`.
+
+Every error names the file, the field (`source.<name>.<field>`) and the fix; malformed TOML shows the line.
+Unknown keys are an error, never ignored. Paths in the spec are relative to the current directory
+(the repository root in the README's commands); `samples://<rel>` points into datakit's embedded samples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from datakit.errors import UserError
+from datakit.spec.sizes import parse_size
+
+DEFAULT_MAX_EPOCHS = 4.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HydrateSpec(_Strict):
+    """Fetch text for rows that ship only a blob id (python-edu, stack-edu) from Software Heritage."""
+
+    url: str = "s3://softwareheritage/content/{blob_id}"
+    id_column: str = "blob_id"
+    encoding_column: str = "src_encoding"
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+    cache_dir: str | None = None  # default: <output>/.work/blobs
+
+
+class SourceSpec(_Strict):
+    name: str
+    uri: str  # hf://repo, file://glob, samples://glob, synth://dir
+    config: str | None = None
+    split: str = "train"
+    revision: str | None = None  # hf:// only; pinned in the manifest (resolved to a commit when possible)
+    format: str = "text"
+    tokens: int | Literal["all"] | None = None
+    weight: float | None = None
+    max_epochs: float = DEFAULT_MAX_EPOCHS
+    filters: list[str | dict[str, Any]] = Field(default_factory=list)
+    hydrate: HydrateSpec | None = None
+    tokens_available: int | None = None  # override for hf:// sources the catalog does not know
+    docs_available: int | None = None
+    tasks: int | None = None  # datatrove tasks reading this source (default: one per file / hub shard)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("use letters, digits, '-', '_', '.' (it becomes a folder name)")
+        return v
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, v: str) -> str:
+        if not re.match(r"^(hf|file|samples|synth)://.+", v):
+            raise ValueError("must start with hf://, file://, samples:// or synth:// (e.g. hf://HuggingFaceTB/finemath)")
+        return v
+
+    @field_validator("tokens", "tokens_available", "docs_available", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        if v is None or v == "all":
+            return v
+        return parse_size(v)
+
+    @field_validator("max_epochs")
+    @classmethod
+    def _epochs(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be > 0 (1 = no repetition)")
+        return v
+
+    @field_validator("weight")
+    @classmethod
+    def _weight(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError("must be > 0")
+        return v
+
+    @model_validator(mode="after")
+    def _tokens_or_weight(self) -> "SourceSpec":
+        if (self.tokens is None) == (self.weight is None):
+            raise ValueError("give exactly one of `tokens` (e.g. \"15B\" or \"all\") and `weight` (e.g. 0.3)")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.split("://", 1)[0]
+
+    @property
+    def location(self) -> str:
+        return self.uri.split("://", 1)[1]
+
+
+class MixtureSection(_Strict):
+    name: str
+    seq_len: int = 2048
+    total_tokens: int | None = None
+    tokenizer: str
+    vocab_size: int = 65536
+    output: str
+    seed: int = 1234
+    shard_tokens: int = 100_000_000  # max tokens per output shard
+
+    @field_validator("total_tokens", "shard_tokens", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return None if v is None else parse_size(v)
+
+    @field_validator("vocab_size")
+    @classmethod
+    def _vocab(cls, v: int) -> int:
+        if not 256 < v <= 2**32:
+            raise ValueError("must be between 257 and 2^32")
+        return v
+
+
+class TokenizerTrainSection(_Strict):
+    """How `datakit tokenizer train` samples this spec's sources."""
+
+    sample_bytes: int = 1_000_000_000
+    min_frequency: int = 2
+
+    @field_validator("sample_bytes", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return parse_size(v)
+
+
+class MixtureSpec(_Strict):
+    mixture: MixtureSection
+    tokenizer_train: TokenizerTrainSection = Field(default_factory=TokenizerTrainSection)
+    curate: dict[str, Any] | None = None  # validated by datakit.curate.spec.CurateSpec
+    source: list[SourceSpec]
+
+    # not part of the TOML: where it came from
+    path: str = Field(default="<spec>", exclude=True)
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "MixtureSpec":
+        seen = set()
+        for s in self.source:
+            if s.name in seen:
+                raise ValueError(f"two sources are named {s.name!r}; names must be unique")
+            seen.add(s.name)
+        if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
+            raise ValueError("sources use `weight`, so [mixture] needs `total_tokens` (e.g. \"50B\")")
+        return self
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()
+
+    @property
+    def output(self) -> Path:
+        return Path(self.mixture.output)
+
+    def get(self, name: str) -> SourceSpec:
+        for s in self.source:
+            if s.name == name:
+                return s
+        raise UserError(f"no source named {name!r}", file=self.path, fix=f"use one of {[s.name for s in self.source]}")
+
+
+_FIXES = {
+    "extra_forbidden": "remove it or check its spelling against docs/mixtures.md",
+    "missing": "add it",
+}
+
+
+def _field_path(data: dict, loc: tuple) -> str:
+    """('source', 2, 'tokens') -> 'source.gsm8k.tokens' (by name when the entry has one)."""
+    parts: list[str] = []
+    node: Any = data
+    for i, key in enumerate(loc):
+        if isinstance(key, int) and isinstance(node, list) and key < len(node):
+            item = node[key]
+            parts[-1:] = [f"{parts[-1]}.{item.get('name', key)}" if isinstance(item, dict) else f"{parts[-1]}[{key}]"]
+            node = item
+            continue
+        parts.append(str(key))
+        node = node.get(key) if isinstance(node, dict) else None
+    return ".".join(p for p in parts if p not in ("int", "str", "function-after[_size(), union[int,literal['all']]]"))
+
+
+def load_spec(path: str | Path) -> MixtureSpec:
+    """Read and validate a mixture spec; raise UserError with file, field and fix on any problem."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("spec file not found", file=path, fix="check the path (specs live in mixtures/)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"malformed TOML: {e}", file=path, fix="fix the syntax at that line") from e
+    return parse_spec(data, path=str(path))
+
+
+def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
+    if "source" not in data or not data.get("source"):
+        raise UserError("no [[source]] tables", file=path, field="source", fix="add at least one [[source]] with name, uri, format and tokens or weight")
+    try:
+        spec = MixtureSpec.model_validate({**data, "path": path, "raw": data})
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err["loc"] if x not in ("path", "raw"))
+        field = _field_path(data, loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise UserError(msg, file=path, field=field, fix=_FIXES.get(err["type"], "see docs/mixtures.md for the field's form")) from None
+    if spec.curate is not None:
+        spec.curate = validate_curate(spec.curate, path)
+    return spec
+
+
+def validate_curate(curate: dict, path: str) -> Any:
+    """Validate [curate] with the curation module's own model (it owns those fields)."""
+    try:
+        from datakit.curate.spec import CurateSpec
+    except ImportError:  # curation not installed in this build
+        raise UserError("[curate] is not supported by this datakit build", file=path, field="curate", fix="remove the [curate] table") from None
+    try:
+        return CurateSpec.model_validate(curate)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = "curate." + ".".join(str(x) for x in err["loc"])
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise UserError(msg, file=path, field=field, fix=_FIXES.get(err["type"], "see docs/curation.md")) from None
