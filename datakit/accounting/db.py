@@ -1,7 +1,8 @@
 """`<output>/accounting.duckdb`: per-document and per-shard token counts, queryable with SQL.
 
 Tables
-  docs(source, shard, position, doc_id, tokens, chars, score, epoch)  one row per written document occurrence
+  docs(source, shard, position, doc_id, tokens, chars, score, epoch,     one row per written document occurrence
+       context_tokens, prompt_tokens, completion_tokens, pair, role)
   shards(source, shard, path, tokens, docs, size_bytes, sha256)
   sources(name, uri, format, revision, docs_available, tokens_available, tokens_target, tokens_written,
           docs_written, epochs, weight)
@@ -20,7 +21,8 @@ from datakit.errors import UserError
 from datakit.mix.manifest import Manifest
 
 DB_NAME = "accounting.duckdb"
-DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "score", "epoch"]
+DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "score", "epoch",
+               "context_tokens", "prompt_tokens", "completion_tokens", "pair", "role"]
 
 
 def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], records_dir: Path | None = None) -> Path:
@@ -39,6 +41,11 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
             "chars": pa.array(cols[5], pa.int64()),
             "score": pa.array(cols[6], pa.float64()),
             "epoch": pa.array(cols[7], pa.int32()),
+            "context_tokens": pa.array(cols[8], pa.int64()),  # long-context filler (SFT/DPO examples), else 0
+            "prompt_tokens": pa.array(cols[9], pa.int64()),  # SFT/DPO: prompt tokens (without <s>, context, separator); null for plain documents
+            "completion_tokens": pa.array(cols[10], pa.int64()),  # SFT/DPO: tokens with loss (completion + </s>)
+            "pair": pa.array(cols[11], pa.int64()),  # DPO: pair index within the source
+            "role": pa.array(cols[12], pa.string()),  # DPO: chosen | rejected
         }
     )
     shards = pa.Table.from_pylist(

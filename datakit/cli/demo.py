@@ -36,8 +36,9 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         from datakit.synth.procedural import generate
 
         for s in synth:
-            summary = generate(Path(s.location), count=400, seed=spec.mixture.seed)
-            typer.echo(f"{s.location}: {summary}")
+            r = generate(Path(s.location), count=300, seed=spec.mixture.seed)
+            per = ", ".join(f"{k} {v}" for k, v in r["per_domain"].items())
+            typer.echo(f"{s.location}: {r['records_written']} new verified records ({r['records_skipped_existing']} already there): {per}")
     _step("2/5 tokenizer")
     if Path(spec.mixture.tokenizer).exists():
         typer.echo(f"{spec.mixture.tokenizer} exists: reusing it")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +22,9 @@ from tqdm.auto import tqdm
 import datakit
 from datakit.errors import UserError
 from datakit.mix import pipeline as P
-from datakit.mix.manifest import MANIFEST_NAME, Manifest, Shard, SourceEntry, TokenizerInfo, read_shard, sha256_file, write_manifest
+from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
-from datakit.mix.sample import choose_documents
+from datakit.mix.write import Context, Pool, write_source
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 from datakit.spec.sizes import human
 from datakit.tokenizer.train import tokenizer_vocab_size
@@ -116,33 +115,6 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
                 P.run_stage(P.tokenize_pipeline(spec, s, work, src_folder), n_files, work.logs("tokenize", s.name), opts, f"tokenize-{s.name}")
 
 
-class Pool:
-    """A source's tokenized documents after curation: lengths, ids, chars, scores, and where their tokens live."""
-
-    def __init__(self, work: P.Work, source: str, token_size: int):
-        self.files, self.starts, self.ends, self.file_of = [], [], [], []
-        self.ids, self.chars, self.scores = [], [], []
-        for k, ds in enumerate(sorted(work.tokenized(source).glob("*.ds"))):
-            rank = ds.name.rsplit("_", 2)[-2]
-            tokens, doc_ends, _ = read_shard(ds, token_size)
-            doc_ends = doc_ends.astype(np.int64)
-            starts = np.concatenate([[0], doc_ends[:-1]])
-            self.files.append(ds)
-            self.starts.append(starts)
-            self.ends.append(doc_ends)
-            self.file_of.append(np.full(len(doc_ends), k, np.int32))
-            info = [json.loads(x) for x in (work.docinfo(source) / f"{rank}.jsonl").read_text().splitlines()]
-            if len(info) != len(doc_ends):
-                raise RuntimeError(f"{ds}: {len(doc_ends)} documents but {len(info)} doc-info rows")
-            self.ids += [i["id"] for i in info]
-            self.chars += [i["n_chars"] for i in info]
-            self.scores += [i["score"] for i in info]
-        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
-        self.start, self.end, self.file = cat(self.starts, np.int64), cat(self.ends, np.int64), cat(self.file_of, np.int32)
-        self.lengths = self.end - self.start
-        self.has_loss = any(Path(str(f) + ".loss").exists() for f in self.files)
-
-
 def read_stats(work: P.Work, source: str) -> dict[str, int]:
     """Counters from datatrove's stats of the prepare stage: docs read, blobs hydrated/missing, empty texts, sampled out."""
     path = work.logs("prepare", source) / "stats.json"
@@ -167,53 +139,6 @@ def count_available(spec: MixtureSpec, token_size: int) -> dict[str, tuple[int, 
         pool = Pool(work, s.name, token_size)
         out[s.name] = (len(pool.lengths), int(pool.lengths.sum()), "counted")
     return out
-
-
-def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, token_size: int, progress: bool) -> tuple[list[Shard], list[tuple]]:
-    """Write one source's shards into tokens/<source>/ (via a temp folder renamed at the end); return shards + doc rows."""
-    out_dir = spec.output / "tokens" / s.name
-    tmp_dir = spec.output / "tokens" / f".{s.name}.tmp"
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    tmp_dir.mkdir(parents=True)
-    order, epochs = choose_documents(pool.lengths, target, spec.mixture.seed, s.name)
-    dtype = np.dtype("<u2") if token_size == 2 else np.dtype("<u4")
-    maps = [read_shard(f, token_size) for f in pool.files]
-    shards, rows = [], []
-    bar = tqdm(total=int(pool.lengths[order].sum()) if len(order) else 0, desc=f"write {s.name}", unit="tok", unit_scale=True, disable=not progress, leave=False)
-    i, k = 0, 0
-    while i < len(order):
-        # fill one shard up to shard_tokens (at least one document)
-        cum = np.cumsum(pool.lengths[order[i:]])
-        j = i + max(1, int(np.searchsorted(cum, spec.mixture.shard_tokens, side="right")))
-        name = f"{s.name}-{k:05d}.ds"
-        path = tmp_dir / name
-        pieces, loss_pieces, ends, n = [], [], [], 0
-        for pos in range(i, j):
-            d = order[pos]
-            tokens, _, loss = maps[pool.file[d]]
-            a, b = pool.start[d], pool.end[d]
-            pieces.append(np.asarray(tokens[a:b], dtype=dtype))
-            if pool.has_loss:
-                loss_pieces.append(np.asarray(loss[a:b], np.uint8) if loss is not None else np.ones(b - a, np.uint8))
-            n += b - a
-            ends.append(n)
-            rows.append((s.name, name, pos, pool.ids[d], int(b - a), pool.chars[d], pool.scores[d], int(epochs[pos])))
-        np.concatenate(pieces).astype(dtype).tofile(path)
-        np.asarray(ends, "<u8").tofile(str(path) + ".index")
-        loss_sha = None
-        if pool.has_loss:
-            np.concatenate(loss_pieces).tofile(str(path) + ".loss")
-            loss_sha = sha256_file(str(path) + ".loss")
-        shards.append(Shard(path=f"tokens/{s.name}/{name}", size_bytes=path.stat().st_size, sha256=sha256_file(path),
-                            n_tokens=n, n_docs=j - i, index_sha256=sha256_file(str(path) + ".index"), loss_sha256=loss_sha))
-        bar.update(n)
-        i, k = j, k + 1
-    bar.close()
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp_dir, out_dir)
-    return shards, rows
 
 
 def hf_revision(s: SourceSpec) -> str | None:
@@ -256,18 +181,27 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
         raise UserError(f"no documents left after reading and filters for: {', '.join(empty)}", file=spec.path,
                         field=f"source.{empty[0]}.filters", fix="loosen the filters or check the input files")
     refuse_if_needed(plan, spec.path)
+    from datakit.mix.examples import LAYOUTS, separator_ids
+
     entries, all_rows = [], []
+    pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
     for s, sp in zip(spec.source, plan.sources):
-        pool = Pool(work, s.name, token_size)
+        layout = LAYOUTS.get(s.format, "docs")
+        context = None
+        if s.context is not None:
+            context = Context([pools[c] for c in s.context.sources], s.context.max_tokens,
+                              separator_ids(spec.mixture.tokenizer, s.context.separator), spec.mixture.seq_len)
         with disk_errors(spec.output):
-            shards, rows = write_source(spec, s, pool, sp.tokens_target, token_size, progress)
+            shards, rows = write_source(spec, s, pools[s.name], sp.tokens_target, token_size, progress, layout, context)
         all_rows += rows
         written = sum(x.n_tokens for x in shards)
+        context_tokens = sum(r[8] for r in rows)
         entries.append(SourceEntry(
             name=s.name, uri=s.uri, format=s.format, revision=hf_revision(s), docs_available=sp.docs_available,
             tokens_available=sp.tokens_available, tokens_target=sp.tokens_target, tokens_written=written,
-            docs_written=sum(x.n_docs for x in shards), epochs=written / sp.tokens_available, weight=0.0, shards=shards,
-            max_epochs=s.max_epochs, filters=sp.filters, read_stats=read_stats(work, s.name),
+            docs_written=sum(x.n_docs for x in shards), epochs=(written - context_tokens) / sp.tokens_available, weight=0.0,
+            shards=shards, max_epochs=s.max_epochs, filters=sp.filters, read_stats=read_stats(work, s.name), layout=layout,
+            context_tokens=context_tokens,
         ))
     total = sum(e.tokens_written for e in entries)
     for e in entries:
@@ -338,5 +272,5 @@ def char_estimate(work: P.Work, spec: MixtureSpec, s: SourceSpec) -> tuple[int, 
     files = sorted(folder.glob("*.jsonl.gz"))
     if not files:
         return (0, 0, "counted")
-    docs, chars = duckdb.sql(f"select count(*), coalesce(sum(length(text)), 0) from read_json_auto({[str(f) for f in files]})").fetchone()
+    docs, chars = duckdb.execute(f"select count(*), coalesce(sum(length(text)), 0) from read_json_auto({[str(f) for f in files]})").fetchone()
     return int(docs), int(chars / CHARS_PER_TOKEN), "chars/4 (no tokenizer yet)"

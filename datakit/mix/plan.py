@@ -100,6 +100,9 @@ def make_plan(spec: MixtureSpec, counted: dict[str, tuple[int, int, str]] | None
                 else "no documents left after filters"
             )
             continue
+        spec_src = next(x for x in spec.source if x.name == r.name)
+        if spec_src.filters and r.basis not in ("counted",) and not r.basis.startswith("chars/4"):
+            r.message = "available is before filters (no download yet): the build counts after filters and re-checks epochs"
         r.epochs = r.tokens_target / r.tokens_available
         if r.epochs > r.max_epochs + 1e-9:
             cap = int(r.tokens_available * r.max_epochs)

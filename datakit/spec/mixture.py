@@ -36,6 +36,19 @@ class HydrateSpec(_Strict):
     cache_dir: str | None = None  # default: <output>/.work/blobs
 
 
+class ContextSpec(_Strict):
+    """Long context for SFT/DPO examples: documents of other sources placed after `<s>` before the prompt."""
+
+    sources: list[str]  # names of sources in this spec (plain-text formats) to draw context documents from
+    max_tokens: int | None = None  # default: fill each example up to seq_len
+    separator: str = "\n\n"
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _size(cls, v: Any) -> Any:
+        return None if v is None else parse_size(v)
+
+
 class SourceSpec(_Strict):
     name: str
     uri: str  # hf://repo, file://glob, samples://glob, synth://dir
@@ -48,6 +61,7 @@ class SourceSpec(_Strict):
     max_epochs: float = DEFAULT_MAX_EPOCHS
     filters: list[str | dict[str, Any]] = Field(default_factory=list)
     hydrate: HydrateSpec | None = None
+    context: ContextSpec | None = None  # only for format = "sft" | "dpo"
     tokens_available: int | None = None  # override for hf:// sources the catalog does not know
     docs_available: int | None = None
     tasks: int | None = None  # datatrove tasks reading this source (default: one per file / hub shard)
@@ -154,6 +168,15 @@ class MixtureSpec(_Strict):
             if s.name in seen:
                 raise ValueError(f"two sources are named {s.name!r}; names must be unique")
             seen.add(s.name)
+        names = {s.name: s for s in self.source}
+        for s in self.source:
+            if s.context is None:
+                continue
+            if s.format not in ("sft", "dpo"):
+                raise ValueError(f"source {s.name!r}: `context` applies to format \"sft\" or \"dpo\" only")
+            for c in s.context.sources:
+                if c not in names or names[c].format in ("sft", "dpo") or c == s.name:
+                    raise ValueError(f"source {s.name!r}: context source {c!r} must be another plain-text source of this spec")
         if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
             raise ValueError("sources use `weight`, so [mixture] needs `total_tokens` (e.g. \"50B\")")
         return self

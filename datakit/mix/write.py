@@ -1,0 +1,154 @@
+"""Write a source's final shards: choose documents (or DPO pairs) to the target, add long context where the
+spec asks for it, and write datatrove-format shards with sha256 (into a temp folder renamed at the end)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from datakit.errors import UserError
+from datakit.mix import pipeline as P
+from datakit.mix.manifest import Shard, read_shard, sha256_file
+from datakit.mix.sample import choose_documents, source_rng
+from datakit.spec.mixture import MixtureSpec, SourceSpec
+
+# accounting rows: see datakit.accounting.db.DOC_COLUMNS
+Row = tuple
+
+
+class Pool:
+    """A source's tokenized documents after curation: lengths, ids, chars, scores, and where their tokens live."""
+
+    def __init__(self, work: P.Work, source: str, token_size: int):
+        self.files, starts, ends, file_of = [], [], [], []
+        self.ids, self.chars, self.scores = [], [], []
+        for k, ds in enumerate(sorted(work.tokenized(source).glob("*.ds"))):
+            rank = ds.name.rsplit("_", 2)[-2]
+            _, doc_ends, _ = read_shard(ds, token_size)
+            doc_ends = doc_ends.astype(np.int64)
+            self.files.append(ds)
+            starts.append(np.concatenate([[0], doc_ends[:-1]]))
+            ends.append(doc_ends)
+            file_of.append(np.full(len(doc_ends), k, np.int32))
+            info = [json.loads(x) for x in (work.docinfo(source) / f"{rank}.jsonl").read_text().splitlines()]
+            if len(info) != len(doc_ends):
+                raise RuntimeError(f"{ds}: {len(doc_ends)} documents but {len(info)} doc-info rows")
+            self.ids += [i["id"] for i in info]
+            self.chars += [i["n_chars"] for i in info]
+            self.scores += [i["score"] for i in info]
+        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
+        self.start, self.end, self.file = cat(starts, np.int64), cat(ends, np.int64), cat(file_of, np.int32)
+        self.lengths = self.end - self.start
+        self.maps = [read_shard(f, token_size) for f in self.files]
+        self.has_loss = any(m[2] is not None for m in self.maps)
+
+    def tokens(self, d: int) -> np.ndarray:
+        return np.asarray(self.maps[self.file[d]][0][self.start[d]:self.end[d]])
+
+    def loss(self, d: int) -> np.ndarray:
+        loss = self.maps[self.file[d]][2]
+        return np.asarray(loss[self.start[d]:self.end[d]], np.uint8) if loss is not None else np.ones(self.lengths[d], np.uint8)
+
+
+@dataclass
+class Context:
+    """Long-context filler: documents drawn from other sources, inserted after `<s>` before the prompt."""
+
+    pools: list[Pool]
+    max_tokens: int | None
+    sep: list[int]
+    seq_len: int
+
+    def draw(self, budget: int, rng: np.random.Generator) -> list[int]:
+        sizes = np.array([len(p.lengths) for p in self.pools])
+        if budget <= 0 or sizes.sum() == 0:
+            return []
+        out: list[int] = []
+        while len(out) < budget:
+            k = int(rng.integers(sizes.sum()))
+            p = int(np.searchsorted(np.cumsum(sizes), k, side="right"))
+            d = k - int(sizes[:p].sum())
+            inner = self.pools[p].tokens(d)[1:-1].tolist()  # without its own <s> ... </s>
+            out += (self.sep if out else []) + inner
+        return out[:budget]
+
+
+def unit_docs(pool: Pool, layout: str) -> list[list[int]]:
+    """Units the target counts: single documents, or (chosen, rejected) pairs that are never split."""
+    n = len(pool.lengths)
+    if layout == "dpo_pairs":
+        if n % 2:
+            raise RuntimeError("a DPO source has an odd number of examples")
+        return [[i, i + 1] for i in range(0, n, 2)]
+    return [[i] for i in range(n)]
+
+
+def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, token_size: int, progress: bool,
+                 layout: str = "docs", context: Context | None = None) -> tuple[list[Shard], list[Row]]:
+    out_dir = spec.output / "tokens" / s.name
+    tmp_dir = spec.output / "tokens" / f".{s.name}.tmp"
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    tmp_dir.mkdir(parents=True)
+    units = unit_docs(pool, layout)
+    unit_len = np.array([sum(int(pool.lengths[d]) for d in u) for u in units], np.int64)
+    if layout != "docs":
+        too_long = [pool.ids[d] for u in units for d in u if pool.lengths[d] > spec.mixture.seq_len]
+        if too_long:
+            raise UserError(f"{len(too_long)} examples are longer than seq_len {spec.mixture.seq_len} before any context (first: {too_long[0]})",
+                            file=spec.path, field=f"source.{s.name}", fix="raise [mixture] seq_len or drop the long records")
+    order, epochs = choose_documents(unit_len, target, spec.mixture.seed, s.name)
+    dtype = np.dtype("<u2") if token_size == 2 else np.dtype("<u4")
+    with_loss = pool.has_loss or layout != "docs"
+    shards: list[Shard] = []
+    rows: list[Row] = []
+    bar = tqdm(total=len(order), desc=f"write {s.name}", unit="doc" if layout == "docs" else "example", disable=not progress, leave=False)
+    pos, k = 0, 0
+    while pos < len(order):
+        name = f"{s.name}-{k:05d}.ds"
+        path = tmp_dir / name
+        pieces, loss_pieces, ends, n = [], [], [], 0
+        while pos < len(order) and (n == 0 or n + unit_len[order[pos]] <= spec.mixture.shard_tokens):
+            u, epoch = units[order[pos]], int(epochs[pos])
+            ctx: list[int] = []
+            if context is not None:
+                room = spec.mixture.seq_len - max(int(pool.lengths[d]) for d in u) - len(context.sep)
+                budget = min(room, context.max_tokens) if context.max_tokens is not None else room
+                ctx = context.draw(budget, source_rng(spec.mixture.seed, f"{s.name}/context/{pos}", epoch)) if budget > 0 else []
+            for role, d in zip(("chosen", "rejected") if layout == "dpo_pairs" else ("",), u):
+                toks, loss = pool.tokens(d), pool.loss(d)
+                if ctx:
+                    filler = ctx + context.sep
+                    toks = np.concatenate([toks[:1], np.asarray(filler, toks.dtype), toks[1:]])
+                    loss = np.concatenate([loss[:1], np.zeros(len(filler), np.uint8), loss[1:]])
+                pieces.append(toks.astype(dtype))
+                if with_loss:
+                    loss_pieces.append(loss)
+                n += len(toks)
+                ends.append(n)
+                completion = int(loss.sum()) if layout != "docs" else None
+                prompt = (len(toks) - len(ctx) - (len(context.sep) if ctx else 0) - 1 - completion) if layout != "docs" else None
+                rows.append((s.name, name, len(rows), pool.ids[d], len(toks), pool.chars[d], pool.scores[d], epoch,
+                             len(ctx), prompt, completion, int(order[pos]) if layout == "dpo_pairs" else None, role or None))
+            pos += 1
+            bar.update(1)
+        np.concatenate(pieces).tofile(path)
+        np.asarray(ends, "<u8").tofile(str(path) + ".index")
+        loss_sha = None
+        if with_loss:
+            np.concatenate(loss_pieces).astype(np.uint8).tofile(str(path) + ".loss")
+            loss_sha = sha256_file(str(path) + ".loss")
+        shards.append(Shard(path=f"tokens/{s.name}/{name}", size_bytes=path.stat().st_size, sha256=sha256_file(path), n_tokens=n,
+                            n_docs=len(ends), index_sha256=sha256_file(str(path) + ".index"), loss_sha256=loss_sha))
+        k += 1
+    bar.close()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_dir, out_dir)
+    return shards, rows

@@ -1,0 +1,216 @@
+"""A real OpenAI- and Azure-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+    with FakeLLMServer(latency_s=0.0, faults={"429": 0.1, "500": 0.05}) as server:
+        server.url            # http://127.0.0.1:<port>   (api_base for "azure/<deployment>")
+        server.openai_url     # http://127.0.0.1:<port>/v1 (api_base for "openai/<model>")
+        ...point litellm at it...
+        server.billed_prompt_tokens, server.billed_completion_tokens, server.requests
+
+Routes: `POST /v1/chat/completions` and `POST /openai/deployments/{deployment}/chat/completions?api-version=...`.
+Every 200 answer carries `usage`. The server keeps its own count of billed tokens: a request is billed
+when the server produces an answer (also when the answer is truncated, malformed, or so slow that the
+client has already given up), never for 429/5xx. This is what the budget tests compare with.
+
+faults: probability of each injected fault per request, drawn from a seeded RNG:
+  "429" (with `Retry-After: <retry_after_s>`), "500", "503", "slow" (sleeps `slow_s`, then bills and answers),
+  "length" (finish_reason "length", completion = max_tokens), "malformed" (no <answer> tag),
+  "duplicate" (always the same problem text, for near-duplicate checks), "401" (bad key; for error tests).
+The answer text is derived from a hash of the prompt, so different prompts give different problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+
+from aiohttp import web
+
+WORDS = (
+    "cache queue shard replica budget truck depot route warehouse sensor agent scheduler lease quota "
+    "latency failover rollout migration schema index ledger auction drone crane berth nurse shift "
+    "clinic reactor grant dataset sample cohort protocol pipeline tenant region vendor contract "
+    "forecast inventory pallet courier backlog sprint release canary consensus heartbeat token"
+).split()
+
+
+def count_tokens(text: str) -> int:
+    """The server's own token count: one token per 4 characters, at least one."""
+    return max(1, (len(text) + 3) // 4)
+
+
+def make_answer(prompt: str, duplicate: bool = False) -> str:
+    """A well-formed planning answer whose wording depends on the prompt."""
+    digest = hashlib.sha256(("dup" if duplicate else prompt).encode()).digest()
+    rng = random.Random(digest)
+    words = [rng.choice(WORDS) for _ in range(40)]
+    problem = " ".join(words[:24]).capitalize() + "."
+    steps = "\n".join(f"{i}. Handle the {words[24 + i]} before the {words[30 + i]}." for i in range(1, 6))
+    answer = f"Plan: {' then '.join(words[35:40])}."
+    return f"<problem>{problem}</problem>\n<thinking>\n{steps}\n</thinking>\n<answer>{answer}</answer>"
+
+
+class FakeLLMServer:
+    """The server above, running on its own event loop in a daemon thread; use as a context manager."""
+
+    def __init__(
+        self,
+        latency_s: float = 0.0,
+        faults: dict[str, float] | None = None,
+        seed: int = 0,
+        retry_after_s: float = 0.05,
+        slow_s: float = 3.0,
+        api_key: str | None = None,
+    ):
+        self.latency_s = latency_s
+        self.faults = dict(faults or {})
+        self.retry_after_s = retry_after_s
+        self.slow_s = slow_s
+        self.api_key = api_key  # when set, requests with another key get 401
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.status_counts: dict[int, int] = {}
+        self.billed_prompt_tokens = 0
+        self.billed_completion_tokens = 0
+        self.seen_paths: list[str] = []
+        self.seen_auth: list[str] = []
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def billed_cost_usd(self, price_in_usd_per_mtok: float, price_out_usd_per_mtok: float) -> float:
+        return (self.billed_prompt_tokens * price_in_usd_per_mtok + self.billed_completion_tokens * price_out_usd_per_mtok) / 1e6
+
+    # -- request handling -------------------------------------------------------------------------
+    def _draw_fault(self) -> str | None:
+        with self._lock:
+            for name, p in self.faults.items():
+                if self._rng.random() < p:
+                    return name
+        return None
+
+    def _count(self, status: int) -> None:
+        with self._lock:
+            self.status_counts[status] = self.status_counts.get(status, 0) + 1
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.requests += 1
+            self.seen_paths.append(request.path_qs)
+            self.seen_auth.append(request.headers.get("api-key") or request.headers.get("Authorization", ""))
+        body = await request.json()
+        if self.api_key is not None:
+            given = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if given != self.api_key:
+                self._count(401)
+                return web.json_response({"error": {"message": "invalid api key", "code": "401"}}, status=401)
+        fault = self._draw_fault()
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if fault in ("429", "500", "503", "401"):
+            status = int(fault)
+            self._count(status)
+            headers = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 else {}
+            return web.json_response({"error": {"message": f"injected {status}", "code": str(status)}}, status=status, headers=headers)
+
+        messages = body.get("messages", [])
+        prompt_text = "\n".join(str(m.get("content", "")) for m in messages)
+        prompt_tokens = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+        max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or 1024)
+        text = make_answer(prompt_text, duplicate=fault == "duplicate")
+        finish_reason = "stop"
+        if fault == "malformed":
+            text = text.split("<answer>")[0]
+        completion_tokens = min(count_tokens(text), max_tokens)
+        if fault == "length" or count_tokens(text) > max_tokens:
+            text = text[: max_tokens * 4 // 2]
+            completion_tokens = max_tokens
+            finish_reason = "length"
+        # Billed as soon as the answer is produced, whether or not the client is still listening.
+        with self._lock:
+            self.billed_prompt_tokens += prompt_tokens
+            self.billed_completion_tokens += completion_tokens
+        if fault == "slow":
+            await asyncio.sleep(self.slow_s)
+        self._count(200)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{self.requests}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "fake"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> "FakeLLMServer":
+        started = threading.Event()
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._chat)
+            app.router.add_post("/chat/completions", self._chat)
+            app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            started.set()
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._runner.cleanup())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="fake-llm-server")
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> "FakeLLMServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main() -> None:
+    """Run the server in the foreground: `python -m datakit.synth.testing.server --port 8123 --latency 0.2`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    with FakeLLMServer(latency_s=args.latency) as server:
+        print(server.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

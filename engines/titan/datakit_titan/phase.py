@@ -1,0 +1,172 @@
+"""Phase files (TOML): what one training phase runs, validated before anything is built.
+
+    [phase]
+    name = "pretrain"
+    mixture = "data/mixtures/pretrain"     # built mixture (Contract 2), relative to the cwd
+    output = "outputs/pretrain"            # this phase's own folder (TorchTitan dump folder)
+    model = "plan-1.6b"                    # preset in datakit_titan.presets
+    tokens = "50B"                         # token budget; steps are derived from it
+    init_from = ""                         # a previous phase's output folder (weights only)
+    seed = 1234
+
+    [[stage]]                              # seq-len schedule; one TorchTitan run per stage
+    seq_len = 1024
+    tokens = "10B"                         # the last stage may omit it: it gets the rest
+    [[stage]]
+    seq_len = 2048
+
+    [batch]      per_gpu = 2, grad_accum = 8
+    [optimizer]  name = "adamw" | "adafactor", lr, weight_decay, betas, eps, warmup_steps, decay, min_lr_ratio
+    [checkpoint] interval, keep_last
+    [metrics]    log_every, wandb = "offline" | "online" | "off", tensorboard
+    [parallel]   fsdp_reshard_after_forward, activation_checkpointing, compile, gpu
+
+Unknown keys are errors. Every mistake is a `UserError` naming the file and field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from datakit.errors import UserError
+from datakit_titan.presets import PRESETS
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def parse_tokens(value: int | str) -> int:
+    """'50B' / '500M' / '12_000' / 12000 -> an integer token count."""
+    if isinstance(value, int):
+        return value
+    m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([KMBT]?)\s*", str(value).upper())
+    if not m:
+        raise ValueError(f"not a token count: {value!r} (use e.g. 50B, 500M, 12_000)")
+    return int(float(m.group(1).replace("_", "")) * _SUFFIX[m.group(2)])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PhaseInfo(_Strict):
+    name: str
+    mixture: str
+    output: str
+    model: str
+    tokens: int
+    init_from: str = ""
+    seed: int = 1234
+    loss: Literal["lm"] = "lm"  # sft_dpo arrives with the long-context phase
+
+    _tokens = field_validator("tokens", mode="before")(lambda cls, v: parse_tokens(v))
+
+
+class Stage(_Strict):
+    seq_len: int = Field(gt=0)
+    tokens: int | None = None
+
+    _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_tokens(v))
+
+
+class Batch(_Strict):
+    per_gpu: int = Field(2, gt=0)  # rows of seq_len per GPU per micro-step
+    grad_accum: int = Field(8, gt=0)  # micro-steps per optimizer step
+
+
+class Optimizer(_Strict):
+    name: Literal["adamw", "adafactor"] = "adamw"
+    lr: float = 3e-4
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    warmup_steps: int = 2000
+    decay: Literal["cosine", "linear"] = "cosine"
+    min_lr_ratio: float = 0.1
+
+
+class Checkpoint(_Strict):
+    interval: int = Field(1000, gt=0)
+    keep_last: int = 3  # 0 keeps all; TorchTitan needs at least 2 otherwise
+
+
+class Metrics(_Strict):
+    log_every: int = Field(10, gt=0)
+    wandb: Literal["offline", "online", "off"] = "offline"
+    tensorboard: bool = True
+    project: str = "datakit"
+
+
+class Parallel(_Strict):
+    fsdp_reshard_after_forward: Literal["default", "always", "never"] = "never"  # never = ZeRO-2
+    activation_checkpointing: Literal["none", "selective", "full"] = "none"
+    compile: bool = False
+    gpu: str = ""  # catalogue name (datakit_titan.estimate.GPUS) the batch must fit; "" = don't check
+    param_dtype: Literal["float32", "bfloat16"] = "float32"  # fp32 master weights + bf16 compute, or pure bf16
+    mixed_precision: Literal["bfloat16", "float32"] = "bfloat16"  # FSDP2 compute dtype when param_dtype = float32
+
+
+class Phase(_Strict):
+    phase: PhaseInfo
+    stage: list[Stage] = Field(min_length=1)
+    batch: Batch = Field(default_factory=Batch)
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
+    metrics: Metrics = Field(default_factory=Metrics)
+    parallel: Parallel = Field(default_factory=Parallel)
+
+    path: Path = Field(default=Path("."), exclude=True)
+
+    # -- derived ----------------------------------------------------------------------------
+    def stage_tokens(self) -> list[int]:
+        """Tokens per stage: the stated ones, the last stage takes what is left of the budget."""
+        stated = [s.tokens for s in self.stage]
+        rest = self.phase.tokens - sum(t for t in stated if t is not None)
+        return [t if t is not None else rest for t in stated]
+
+    def tokens_per_step(self, stage: int, n_gpus: int = 1) -> int:
+        """Global batch in tokens: per_gpu x grad_accum x GPUs x seq_len."""
+        return self.batch.per_gpu * self.batch.grad_accum * n_gpus * self.stage[stage].seq_len
+
+    def stage_steps(self, n_gpus: int = 1) -> list[int]:
+        return [max(1, math.ceil(t / self.tokens_per_step(i, n_gpus))) for i, t in enumerate(self.stage_tokens())]
+
+    def stage_dir(self, stage: int) -> Path:
+        """Each stage is its own TorchTitan run folder (TorchTitan applies an initial checkpoint
+        only to an empty checkpoint folder)."""
+        out = Path(self.phase.output)
+        return out if len(self.stage) == 1 else out / f"stage{stage + 1}-seq{self.stage[stage].seq_len}"
+
+
+def load_phase(path: str | Path) -> Phase:
+    """Read and validate a phase file; every mistake is a UserError naming file and field."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError("phase file does not exist", file=path, fix="pass a file like engines/titan/phases/smoke.toml")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"not valid TOML: {e}", file=path, fix="fix the TOML syntax") from e
+    try:
+        phase = Phase.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise UserError(err["msg"], file=path, field=field, fix="see the field list at the top of datakit_titan/phase.py") from e
+    phase.path = path
+    if phase.phase.model not in PRESETS:
+        raise UserError(f"unknown model preset {phase.phase.model!r}", file=path, field="phase.model", fix=f"use one of {sorted(PRESETS)}")
+    tokens = phase.stage_tokens()
+    if any(t <= 0 for t in tokens):
+        raise UserError(
+            f"stage token budgets {tokens} leave nothing for a stage (phase.tokens = {phase.phase.tokens:,})",
+            file=path, field="stage.tokens", fix="make phase.tokens larger than the stated stage tokens",
+        )
+    if phase.checkpoint.keep_last == 1:
+        raise UserError("keep_last = 1 is not allowed (the newest may still be saving)", file=path, field="checkpoint.keep_last", fix="use 0 (keep all) or >= 2")
+    return phase

@@ -1,0 +1,74 @@
+"""Per-rank entry point: `python -m datakit_titan.train <phase.toml>` (or under torchrun).
+
+    torchrun --nproc-per-node 8 -m datakit_titan.train run engines/titan/phases/pretrain.toml
+
+Sets the environment the config registry reads, applies the CPU patches when --device cpu, and
+hands over to TorchTitan's own `torchtitan.train.main` with `--module datakit_titan --config
+phase`. Arguments after `--` are TorchTitan overrides (e.g. `-- --training.steps 5`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from datakit.errors import UserError
+from datakit_titan import config_registry as reg
+from datakit_titan.phase import load_phase
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    ap = argparse.ArgumentParser(prog="python -m datakit_titan.train", description=__doc__)
+    ap.add_argument("phase")
+    ap.add_argument("--stage", type=int, default=None, help="run only this stage (0-based); default all, in order")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    ap.add_argument("--steps", type=int, default=None, help="stop after this global step (short runs)")
+    args = ap.parse_args(argv)
+    try:
+        phase = load_phase(args.phase)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if "WORLD_SIZE" not in os.environ:  # one process without torchrun
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    if phase.metrics.wandb == "offline":
+        os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_PROJECT", phase.metrics.project)
+    os.environ[reg.ENV_PHASE] = str(phase.path)
+    os.environ[reg.ENV_DEVICE] = args.device
+    if args.steps is not None:
+        os.environ[reg.ENV_STEPS] = str(args.steps)
+    if args.device == "cpu":
+        from datakit_titan import cpu
+
+        cpu.enable()
+    from torchtitan.train import main as torchtitan_main
+
+    stages = [args.stage] if args.stage is not None else range(len(phase.stage))
+    for stage in stages:
+        os.environ[reg.ENV_STAGE] = str(stage)
+        os.environ.setdefault("WANDB_RUN_NAME", f"{phase.phase.name}-stage{stage + 1}")
+        sys.argv = ["datakit_titan.train", "--module", "datakit_titan", "--config", "phase", *extra]
+        try:
+            torchtitan_main()
+        except UserError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Phase files and bad input: every mistake is a UserError naming file and field, raised before
+any model is built; the CLI prints it on one line and exits 2."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from datakit.errors import UserError
+from datakit_titan.phase import load_phase, parse_tokens
+from datakit_titan.validate import check_phase
+
+PHASES = Path(__file__).parent.parent / "phases"
+
+
+def phase_file(tmp_path: Path, mixture: Path, **over) -> Path:
+    fields = {"model": '"tiny"', "init_from": '""', "tokens": "4096", "per_gpu": "4", "optimizer": '"adamw"', "gpu": '""', "extra": ""}
+    fields.update(over)
+    path = tmp_path / "phase.toml"
+    path.write_text(
+        f"""
+[phase]
+name = "t"
+mixture = "{mixture}"
+output = "{tmp_path / 'out'}"
+model = {fields['model']}
+tokens = {fields['tokens']}
+init_from = {fields['init_from']}
+[[stage]]
+seq_len = 64
+[batch]
+per_gpu = {fields['per_gpu']}
+grad_accum = 2
+[optimizer]
+name = {fields['optimizer']}
+[parallel]
+gpu = {fields['gpu']}
+{fields['extra']}
+"""
+    )
+    return path
+
+
+def test_shipped_phase_files_load_and_derive_steps_from_the_token_budget():
+    pre = load_phase(PHASES / "pretrain.toml")
+    assert [s.seq_len for s in pre.stage] == [1024, 2048]
+    assert pre.stage_tokens() == [10 * 10**9, 40 * 10**9]
+    assert pre.tokens_per_step(1) == 2 * 8 * 2048  # the plan's 2 per GPU x grad-accum 8
+    assert pre.stage_steps(8) == [76_294, 152_588]
+    mid = load_phase(PHASES / "midtrain.toml")
+    assert mid.optimizer.lr == 1e-4 and mid.phase.init_from and mid.phase.output != pre.phase.output
+    smoke = load_phase(PHASES / "smoke.toml")
+    assert smoke.phase.model == "tiny" and sum(smoke.stage_steps()) == 40
+
+
+def test_token_counts_parse():
+    assert parse_tokens("50B") == 50 * 10**9 and parse_tokens("500M") == 500 * 10**6 and parse_tokens("12_000") == 12000
+    with pytest.raises(ValueError):
+        parse_tokens("lots")
+
+
+def test_unknown_keys_and_bad_values_name_the_field(tmp_path, mixture):
+    with pytest.raises(UserError) as e:
+        load_phase(phase_file(tmp_path, mixture, extra="typo_key = 1"))
+    assert e.value.field == "parallel.typo_key" and str(tmp_path) in str(e.value)
+    with pytest.raises(UserError, match="unknown model preset"):
+        load_phase(phase_file(tmp_path, mixture, model='"gpt5"'))
+    with pytest.raises(UserError) as e:
+        load_phase(phase_file(tmp_path, mixture, optimizer='"sgd"'))
+    assert e.value.field == "optimizer.name"
+
+
+def test_missing_and_unfinished_mixture(tmp_path, mixture):
+    with pytest.raises(UserError, match="does not exist") as e:
+        check_phase(load_phase(phase_file(tmp_path, tmp_path / "nope")), device="cpu")
+    assert e.value.field == "phase.mixture"
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(mixture, unfinished)
+    (unfinished / "manifest.json").unlink()
+    with pytest.raises(UserError, match="unfinished"):
+        check_phase(load_phase(phase_file(tmp_path, unfinished)), device="cpu")
+
+
+def test_corrupted_shard(tmp_path, mixture):
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(mixture, corrupt)
+    shard = sorted((corrupt / "tokens" / "web").glob("*.ds"))[-1]
+    with open(shard, "r+b") as f:
+        f.seek(4)
+        f.write(b"\xff\xff")
+    with pytest.raises(UserError, match="corrupted"):
+        check_phase(load_phase(phase_file(tmp_path, corrupt)), device="cpu")
+
+
+def test_vocab_mismatch(tmp_path, mixture):
+    with pytest.raises(UserError, match="vocab 65,536 but the mixture's tokenizer has 512"):
+        check_phase(load_phase(phase_file(tmp_path, mixture, model='"plan-1.6b"')), device="cpu")
+
+
+def test_missing_init_from(tmp_path, mixture):
+    with pytest.raises(UserError, match="does not exist") as e:
+        check_phase(load_phase(phase_file(tmp_path, mixture, init_from=f'"{tmp_path / "no-pretrain"}"')), device="cpu")
+    assert e.value.field == "phase.init_from"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no checkpoint"):
+        check_phase(load_phase(phase_file(tmp_path, mixture, init_from=f'"{tmp_path / "empty"}"')), device="cpu")
+
+
+def test_batch_that_cannot_fit_the_gpu(tmp_path, mixture):
+    # the plan's model, fp32 AdamW, 64 rows of 64 tokens on a 16 GB RTX 5080: ~30 GiB by the estimate
+    from datakit_titan.estimate import GPUS, check_fits
+
+    phase = load_phase(phase_file(tmp_path, mixture, model='"plan-1.6b"', per_gpu="64", gpu='"rtx5080"'))
+    with pytest.raises(UserError, match="GiB per GPU") as e:
+        check_fits(phase, GPUS["rtx5080"], vocab_size=65_536)
+    assert e.value.field == "batch.per_gpu"
+    check_fits(phase, GPUS["h200"], vocab_size=65_536)  # fits 141 GB
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, mixture):
+    bad = phase_file(tmp_path, tmp_path / "nope")
+    r = subprocess.run([sys.executable, "-m", "datakit_titan.cli", "run", str(bad), "--device", "cpu"], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr and "fix:" in r.stderr

@@ -1,0 +1,137 @@
+"""Phase-3 data: SFT and DPO examples with long context, loss masks and aligned pairs (Contract 2 layouts)."""
+
+import json
+
+import duckdb
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from datakit.errors import UserError
+from datakit.mix.build import build_mixture
+from datakit.mix.manifest import read_shard
+from datakit.spec import load_spec
+
+SEQ = 384
+
+
+def write_jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def records(n=30):
+    sft, dpo = [], []
+    for i in range(n):
+        prompt = f"<problem>Schedule {i + 3} tasks A..; task A takes {i + 2} days, B needs A and takes 3 days.</problem>"
+        good = f"<thinking>1. A ends on day {i + 2}. 2. B starts on day {i + 2} and ends on day {i + 5}.</thinking><answer>{i + 5}</answer>"
+        bad = f"<thinking>1. A ends on day {i + 2}. 2. B starts on day {i + 2} and ends on day {i + 6}.</thinking><answer>{i + 6}</answer>"
+        sft.append({"id": f"s{i}", "prompt": prompt, "completion": good, "meta": {}})
+        dpo.append({"id": f"d{i}", "prompt": prompt, "chosen": good, "rejected": bad, "meta": {"flaw": "arithmetic"}})
+    return sft, dpo
+
+
+def spec_file(tmp_path, tok, sft, dpo, context='context = { sources = ["fineweb-edu"] }'):
+    write_jsonl(tmp_path / "sft" / "records" / "a.jsonl", sft)
+    write_jsonl(tmp_path / "dpo" / "records" / "a.jsonl", dpo)
+    p = tmp_path / "long.toml"
+    p.write_text(f"""
+[mixture]
+name = "long"
+seq_len = {SEQ}
+tokenizer = "{tok}"
+vocab_size = 4096
+output = "{tmp_path / 'out'}"
+
+[[source]]
+name = "fineweb-edu"
+uri = "samples://HuggingFaceTB__smollm-corpus/fineweb-edu-dedup/train-*.parquet"
+format = "fineweb-edu"
+tokens = 0                      # context only
+
+[[source]]
+name = "sft"
+uri = "synth://{tmp_path / 'sft'}"
+format = "sft"
+tokens = "all"
+{context}
+
+[[source]]
+name = "dpo"
+uri = "synth://{tmp_path / 'dpo'}"
+format = "dpo"
+tokens = "all"
+{context}
+""")
+    return p
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, smoke_tokenizer):
+    d = tmp_path_factory.mktemp("long")
+    sft, dpo = records()
+    spec = load_spec(spec_file(d, smoke_tokenizer, sft, dpo))
+    return spec, build_mixture(spec, progress=False), sft, dpo, Tokenizer.from_file(str(smoke_tokenizer))
+
+
+def docs_of(spec, m, name):
+    out = []
+    for sh in m.source(name).shards:
+        tokens, ends, loss = read_shard(spec.output / sh.path)
+        assert loss is not None and len(loss) == len(tokens)
+        starts = np.concatenate([[0], ends[:-1]]).astype(int)
+        out += [(np.asarray(tokens[a:b]), np.asarray(loss[a:b])) for a, b in zip(starts, ends.astype(int))]
+    return out
+
+
+def test_sft_loss_mask_covers_exactly_the_completion(built):
+    spec, m, sft, _, tok = built
+    docs = docs_of(spec, m, "sft")
+    assert len(docs) == len(sft) and m.source("sft").layout == "sft"
+    completions = {tuple(tok.encode(r["completion"], add_special_tokens=False).ids + [2]) for r in sft}
+    for tokens, loss in docs:
+        assert len(tokens) <= SEQ and tokens[0] == 1 and tokens[-1] == 2
+        first = int(np.argmax(loss))
+        assert loss[:first].sum() == 0 and loss[first:].all()  # one contiguous masked-in tail
+        assert tuple(tokens[first:].tolist()) in completions
+        assert len(tokens) > SEQ - 60  # long context filled the example
+
+
+def test_dpo_pairs_share_identical_prefix_and_differ_after(built):
+    spec, m, _, dpo, tok = built
+    docs = docs_of(spec, m, "dpo")
+    assert len(docs) == 2 * len(dpo) and m.source("dpo").layout == "dpo_pairs"
+    for (ct, cl), (rt, rl) in zip(docs[0::2], docs[1::2]):
+        pc, pr = int(np.argmax(cl)), int(np.argmax(rl))
+        assert pc == pr and (ct[:pc] == rt[:pr]).all()  # same <s> + context + prompt tokens
+        assert not np.array_equal(ct[pc:], rt[pr:])
+        assert max(len(ct), len(rt)) <= SEQ
+
+
+def test_accounting_splits_context_prompt_completion(built):
+    spec, m, _, dpo, _ = built
+    con = duckdb.connect(str(spec.output / "accounting.duckdb"), read_only=True)
+    rows = con.execute(
+        "select source, sum(tokens), sum(context_tokens + prompt_tokens + completion_tokens + 1 + 1) "  # + <s> + separator
+        "from docs where source in ('sft', 'dpo') group by 1"
+    ).fetchall()
+    for source, tokens, parts in rows:
+        assert tokens == parts
+    roles = con.execute("select role, count(*) from docs where source = 'dpo' group by 1 order by 1").fetchall()
+    assert roles == [("chosen", len(dpo)), ("rejected", len(dpo))]
+    assert m.source("fineweb-edu").tokens_written == 0  # context-only source
+
+
+def test_chosen_equal_rejected_is_refused(tmp_path, smoke_tokenizer):
+    sft, dpo = records(3)
+    dpo[1]["rejected"] = dpo[1]["chosen"] + "  "
+    with pytest.raises(UserError, match="chosen and rejected are the same") as e:
+        build_mixture(load_spec(spec_file(tmp_path, smoke_tokenizer, sft, dpo)), progress=False)
+    assert "d1" in str(e.value)
+
+
+def test_example_longer_than_seq_len_is_refused(tmp_path, smoke_tokenizer):
+    sft, dpo = records(3)
+    sft[0]["completion"] = "word " * 2000
+    with pytest.raises(UserError, match="longer than seq_len"):
+        build_mixture(load_spec(spec_file(tmp_path, smoke_tokenizer, sft, dpo)), progress=False)
