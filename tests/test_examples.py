@@ -135,3 +135,29 @@ def test_example_longer_than_seq_len_is_refused(tmp_path, smoke_tokenizer):
     sft[0]["completion"] = "word " * 2000
     with pytest.raises(UserError, match="longer than seq_len"):
         build_mixture(load_spec(spec_file(tmp_path, smoke_tokenizer, sft, dpo)), progress=False)
+
+
+def test_procedural_sft_and_dpo_sets_build_into_a_long_context_mixture(tmp_path, smoke_tokenizer):
+    """The phase-3 story: procedural records -> `synth sft` / `synth dpo` -> mixture with context."""
+    from datakit.synth.dpo import make_dpo
+    from datakit.synth.procedural import generate
+    from datakit.synth.sft import make_sft
+
+    generate(tmp_path / "proc", count=20, seed=3, difficulty="easy", progress=False)
+    make_sft(tmp_path / "proc", tmp_path / "sft")
+    make_dpo(tmp_path / "proc", tmp_path / "dpo")
+    p = tmp_path / "p3.toml"
+    p.write_text(
+        spec_file(tmp_path / "unused", smoke_tokenizer, *records(2)).read_text()
+        .replace(f"synth://{tmp_path / 'unused' / 'sft'}", f"synth://{tmp_path / 'sft'}")
+        .replace(f"synth://{tmp_path / 'unused' / 'dpo'}", f"synth://{tmp_path / 'dpo'}")
+        .replace(f"seq_len = {SEQ}", "seq_len = 1200")
+    )
+    spec = load_spec(p)
+    m = build_mixture(spec, progress=False)
+    assert m.source("sft").docs_written == 20
+    docs = docs_of(spec, m, "dpo")
+    assert len(docs) == 2 * m.source("dpo").docs_written // 2 > 0
+    for (ct, cl), (rt, rl) in zip(docs[0::2], docs[1::2]):
+        p_ = int(np.argmax(cl))
+        assert p_ == int(np.argmax(rl)) and (ct[:p_] == rt[:p_]).all()

@@ -43,6 +43,29 @@ def curation_rows(output) -> list[dict]:
         con.close()
 
 
+def example_rows(output) -> list[dict]:
+    con = connect(output)
+    try:
+        rel = con.execute(
+            "select source, coalesce(role, '') as role, count(*) as examples, sum(context_tokens) as context, "
+            "sum(prompt_tokens) as prompt, sum(completion_tokens) as completion, sum(tokens) as tokens "
+            "from docs where completion_tokens is not null group by all order by 1, 2"
+        )
+        names = [d[0] for d in rel.description]
+        return [dict(zip(names, r)) for r in rel.fetchall()]
+    finally:
+        con.close()
+
+
+def format_examples(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    out = ["", "## SFT / DPO examples", "", "| source | role | examples | context tokens | prompt tokens | completion tokens (loss) | total |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r['source']} | {r['role'] or '-'} | {r['examples']:,} | {human(r['context'])} | {human(r['prompt'])} | {human(r['completion'])} | {human(r['tokens'])} |")
+    return out
+
+
 def format_table(rows: list[dict]) -> list[str]:
     head = ["source", "docs", "tokens", "mean len", "median len", "epochs", "share", "target", "written"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -105,6 +128,7 @@ def render_report(output) -> str:
         *format_table(rows),
         "",
         "![tokens per source](report.png)",
+        *format_examples(example_rows(output)),
         *format_curation(curation_rows(output)),
     ]
     reading = [(s.name, getattr(s, "read_stats", None) or {}) for s in m.sources]

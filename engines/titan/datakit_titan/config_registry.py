@@ -87,7 +87,12 @@ def build_config(phase: Phase, *, stage: int = 0, device: str = "cuda", n_gpus: 
             mixed_precision_param="float32" if device == "cpu" else phase.parallel.mixed_precision,
             disable_cuda_graphs=True,
         ),
-        parallelism=ParallelismConfig(fsdp_reshard_after_forward=phase.parallel.fsdp_reshard_after_forward),
+        # data parallel only (FSDP2), on TorchTitan's classic DTensor path: the default
+        # "spmd_types" backend refuses plain parameters in fully_shard once dp_shard > 1
+        # (measured: torchtitan 0.3.0 + torch 2.13, 2 ranks)
+        parallelism=ParallelismConfig(
+            fsdp_reshard_after_forward=phase.parallel.fsdp_reshard_after_forward, spmd_backend="partial_dtensor"
+        ),
         checkpoint=CheckpointManager.Config(
             enable=True,
             folder="checkpoint",

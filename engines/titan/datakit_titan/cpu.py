@@ -1,4 +1,5 @@
-"""CPU smoke mode: the three places where TorchTitan 0.3.0 assumes CUDA, patched here only.
+"""CPU smoke mode: where TorchTitan 0.3.0 assumes CUDA (three places, a fourth with several
+ranks), patched here only.
 
 `enable()` is called by the launcher when --device cpu, before the Trainer is built, and
 nowhere else. Each patch replaces one module attribute:
@@ -13,6 +14,9 @@ nowhere else. Each patch replaces one module attribute:
    (TorchTitan wraps create_block_mask in torch.compile, ~40 s of Inductor work on CPU).
 3. set_pg_timeouts runs a barrier with CUDA device ids after step 1; on gloo the barrier takes
    no device ids.
+4. (several CPU ranks only) FSDP2 reduce-scatters gradients with PREMUL_SUM(1.0) once TorchTitan
+   turns its gradient division off; Gloo has no PREMUL_SUM, so on CPU FSDP is told to use plain
+   SUM (the same result: the factor is 1).
 """
 
 from __future__ import annotations
@@ -74,16 +78,26 @@ def _set_pg_timeouts_gloo(timeout: timedelta, parallel_dims) -> None:
         _set_pg_timeout(timeout, group)
 
 
+def _disable_fsdp_gradient_division_gloo(model) -> None:
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.set_gradient_divide_factor(1.0)
+            module.set_force_sum_reduction_for_comms(True)
+
+
 _enabled = False
 
 
 def enable() -> None:
-    """Apply the three CPU patches (idempotent)."""
+    """Apply the CPU patches (idempotent)."""
     global _enabled
     if _enabled:
         return
     import torchtitan.components.metrics as metrics
     import torchtitan.models.common.decoder as decoder
+    import torchtitan.distributed.fsdp as fsdp
     import torchtitan.distributed.parallel_dims as parallel_dims
     import torchtitan.distributed.utils as dist_utils
     import torchtitan.models.common.token_dispatcher as token_dispatcher
@@ -98,4 +112,5 @@ def enable() -> None:
     FlexAttention.compiled_flex_attn = staticmethod(_sdpa_with_block_mask)
     decoder.create_attention_mask = create_block_mask
     dist_utils.set_pg_timeouts = _set_pg_timeouts_gloo
+    fsdp.disable_fsdp_gradient_division = _disable_fsdp_gradient_division_gloo
     _enabled = True
