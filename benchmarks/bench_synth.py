@@ -5,7 +5,8 @@
 The server (datakit.synth.testing.server) runs in its own process so it does not share our GIL. For each
 concurrency c, the full generator (ledger reserve/settle in SQLite, litellm acompletion, validation,
 MinHash dedup, JSONL append) makes c x rounds records; ideal requests/s = c / latency. Goal: >= 0.9.
-A second figure isolates the budgeted call (LLMCaller.acall) without the generator around it.
+A second figure isolates the budgeted call (LLMCaller.acall) without the generator around it, with the
+client CPU per request: one process cannot exceed 1000 / (cpu ms per request) requests/s.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def start_server(latency_s: float) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def bench_calls(url: str, concurrency: int, n: int) -> float:
-    """Requests/s of n budgeted calls with `concurrency` in flight."""
+def bench_calls(url: str, concurrency: int, n: int) -> tuple[float, float]:
+    """(requests/s, client CPU ms per request) of n budgeted calls with `concurrency` in flight."""
     from datakit.synth.ledger import Ledger
     from datakit.synth.llm import LLMCaller
     from datakit.synth.prices import resolve_price
@@ -45,7 +46,7 @@ def bench_calls(url: str, concurrency: int, n: int) -> float:
                            api_key="bench-key", api_base=url, api_version="2024-10-21", timeout_s=30)
         messages = [{"role": "user", "content": "plan a bench run"}]
 
-        async def main() -> float:
+        async def main() -> tuple[float, float]:
             sem = asyncio.Semaphore(concurrency)
 
             async def one(i: int) -> None:
@@ -53,9 +54,9 @@ def bench_calls(url: str, concurrency: int, n: int) -> float:
                     await caller.acall(messages + [{"role": "user", "content": str(i)}], max_tokens=400)
 
             await asyncio.gather(*[one(i) for i in range(concurrency)])  # warm-up: connections, imports
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             await asyncio.gather(*[one(i) for i in range(n)])
-            return n / (time.perf_counter() - t0)
+            return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n * 1000
 
         return asyncio.run(main())
 
@@ -83,13 +84,13 @@ def main() -> None:
     proc, url = start_server(args.latency)
     try:
         print(f"server latency {args.latency * 1000:.0f} ms, {args.rounds} requests per slot, cpus={os.cpu_count()}")
-        print(f"{'concurrency':>11} {'ideal req/s':>12} {'call req/s':>11} {'ratio':>6} {'generator rec/s':>16} {'ratio':>6}")
+        print(f"{'concurrency':>11} {'ideal req/s':>12} {'call req/s':>11} {'ratio':>6} {'cpu ms/req':>11} {'generator rec/s':>16} {'ratio':>6}")
         for c in args.concurrency:
             ideal = c / args.latency
             n = c * args.rounds
-            calls = bench_calls(url, c, n)
+            calls, cpu_ms = bench_calls(url, c, n)
             gen = bench_generator(url, c, n)
-            print(f"{c:>11} {ideal:>12.1f} {calls:>11.1f} {calls / ideal:>6.2f} {gen:>16.1f} {gen / ideal:>6.2f}", flush=True)
+            print(f"{c:>11} {ideal:>12.1f} {calls:>11.1f} {calls / ideal:>6.2f} {cpu_ms:>11.1f} {gen:>16.1f} {gen / ideal:>6.2f}", flush=True)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -183,3 +183,21 @@ def test_bad_input_is_refused_before_processing(smoke_spec, edit, match):
         build_mixture(spec, progress=False)
     assert "fix:" in str(e.value)
     assert not (spec.output / "manifest.json").exists()
+
+
+def test_changing_a_target_reuses_stages_and_changing_a_source_redoes_it(smoke_spec):
+    spec = load_spec(smoke_spec)
+    plan_mixture(spec, progress=False)  # prepares and tokenizes every local source
+    work = spec.output / ".work"
+    gsm = work / "tokenized" / "gsm8k"
+    before = {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()}
+    smoke_spec.write_text(smoke_spec.read_text().replace('tokens = "80K"', 'tokens = "60K"'))
+    plan = plan_mixture(load_spec(smoke_spec), progress=False)
+    assert {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()} == before  # target change: nothing redone
+    assert next(s for s in plan.sources if s.name == "gsm8k").tokens_target == 60_000
+    arc_before = (work / "prepared" / "arc").stat().st_mtime_ns
+    smoke_spec.write_text(smoke_spec.read_text().replace('format = "arc"', 'format = "text"', 1).replace(
+        'uri = "samples://allenai__ai2_arc/ARC-Challenge/train-*.parquet"', 'uri = "samples://HuggingFaceTB__finemath/finemath-4plus/train-*.parquet"'))
+    plan_mixture(load_spec(smoke_spec), progress=False)
+    assert (work / "prepared" / "arc").stat().st_mtime_ns != arc_before  # source changed: redone
+    assert {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()} == before

@@ -17,44 +17,42 @@ group by all order by tokens desc
 """
 
 
-def source_rows(output) -> list[dict]:
+def _rows(output, sql: str) -> list[dict]:
     con = connect(output)
     try:
-        rel = con.execute(SOURCE_SQL)
+        rel = con.execute(sql)
         names = [d[0] for d in rel.description]
         return [dict(zip(names, r)) for r in rel.fetchall()]
     finally:
         con.close()
+
+
+def _has_table(output, name: str) -> bool:
+    return bool(_rows(output, f"select 1 from information_schema.tables where table_name = '{name}'"))
+
+
+def source_rows(output) -> list[dict]:
+    return _rows(output, SOURCE_SQL)
 
 
 def curation_rows(output) -> list[dict]:
-    con = connect(output)
-    try:
-        if "curation_steps" not in {r[0] for r in con.execute("show tables").fetchall()}:
-            return []
-        rel = con.execute(
-            "select source, step, sum(docs_in) docs_in, sum(docs_in) - sum(docs_out) docs_removed, sum(docs_out) docs_out, "
-            "sum(tokens_in) tokens_in, sum(tokens_in) - sum(tokens_out) tokens_removed, sum(tokens_out) tokens_out "
-            "from curation_steps group by all order by source, step"
-        )
-        names = [d[0] for d in rel.description]
-        return [dict(zip(names, r)) for r in rel.fetchall()]
-    finally:
-        con.close()
+    if not _has_table(output, "curation_steps"):
+        return []
+    return _rows(
+        output,
+        "select source, step, sum(docs_in) docs_in, sum(docs_in) - sum(docs_out) docs_removed, sum(docs_out) docs_out, "
+        "sum(tokens_in) tokens_in, sum(tokens_in) - sum(tokens_out) tokens_removed, sum(tokens_out) tokens_out "
+        "from curation_steps group by all order by source, step",
+    )
 
 
 def example_rows(output) -> list[dict]:
-    con = connect(output)
-    try:
-        rel = con.execute(
-            "select source, coalesce(role, '') as role, count(*) as examples, sum(context_tokens) as context, "
-            "sum(prompt_tokens) as prompt, sum(completion_tokens) as completion, sum(tokens) as tokens "
-            "from docs where completion_tokens is not null group by all order by 1, 2"
-        )
-        names = [d[0] for d in rel.description]
-        return [dict(zip(names, r)) for r in rel.fetchall()]
-    finally:
-        con.close()
+    return _rows(
+        output,
+        "select source, coalesce(role, '') as role, count(*) as examples, sum(context_tokens) as context, "
+        "sum(prompt_tokens) as prompt, sum(completion_tokens) as completion, sum(tokens) as tokens "
+        "from docs where completion_tokens is not null group by all order by 1, 2",
+    )
 
 
 def format_examples(rows: list[dict]) -> list[str]:

@@ -6,6 +6,8 @@ light: litellm is imported inside the commands only.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import typer
@@ -42,7 +44,7 @@ def planning(
     max_tokens: int = typer.Option(None, help="output cap per call, reserved as worst case (default: planning.max_tokens)"),
     timeout: float = typer.Option(None, help="seconds per request before it is abandoned (and charged at worst case)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print what the budget buys per provider; make no request"),
-    batch: bool = typer.Option(False, "--batch", help="use the provider's Batch API (not supported yet: refuses)"),
+    batch: bool = typer.Option(False, "--batch", help="use the provider's Batch API at half price (azure, openai); whole jobs' worst case reserved first; slow (hours)"),
     domain: list[str] = typer.Option(None, help="procedural only: domains to draw from (repeatable)"),
     difficulty: str = typer.Option("medium", help="procedural only: easy, medium or hard"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -60,10 +62,17 @@ def planning(
             budget = 100.0
         typer.echo(format_dry_run(run_dry(provider, budget, spec_path=spec, model=model, max_tokens=max_tokens, seed=seed)))
         return
-    s = lib.run_planning(
-        out, provider=provider, budget_usd=budget, count=count, seed=seed, spec_path=spec, model=model,
-        concurrency=concurrency, max_tokens=max_tokens, timeout_s=timeout, batch=batch, progress=not quiet,
-    )
+    # litellm leaves a coroutine un-awaited when Ctrl-C cancels a request; that is expected, not news
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+    try:
+        s = lib.run_planning(
+            out, provider=provider, budget_usd=budget, count=count, seed=seed, spec_path=spec, model=model,
+            concurrency=concurrency, max_tokens=max_tokens, timeout_s=timeout, batch=batch, progress=not quiet,
+        )
+    except KeyboardInterrupt:
+        typer.echo("interrupted: calls in flight were charged at their worst case; rerun the same command to resume "
+                   f"(see: datakit synth status {out})", err=True)
+        sys.exit(130)  # typer would turn this into a return value that the root app does not pass on
     rejected = ", ".join(f"{k}: {v}" for k, v in sorted(s["rejected"].items())) or "none"
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(s["failed"].items())) or "none"
     typer.echo(

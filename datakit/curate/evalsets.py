@@ -65,7 +65,7 @@ def _read_file(path: Path) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else data.get("data", [])
 
 
-def _read_cache(name: str, bench: str, config: str, split: str) -> list[dict[str, Any]]:
+def _read_cache(name: str, bench: str, config: str, split: str, *, file: str) -> list[dict[str, Any]]:
     repo = EVAL_SETS[bench][0]
     old = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     os.environ.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
@@ -76,7 +76,7 @@ def _read_cache(name: str, bench: str, config: str, split: str) -> list[dict[str
     except Exception as e:  # noqa: BLE001 - any failure means "not in the local cache"
         raise UserError(
             f"eval set {name} is not in the local datasets cache ({type(e).__name__})",
-            field="curate.decontaminate.against",
+            file=file, field="curate.decontaminate.against",
             fix=f"download {repo} ({config}, {split}) once and set decontaminate.files.\"{name}\" = "
             "\"path/to/test.parquet\" (or .jsonl)",
         ) from None
@@ -114,7 +114,7 @@ def load_eval_set(name: str, files: dict[str, str], *, file: str, base_dir: Path
                 raise UserError(f"cannot read eval set file {p}: {e}", file=file, field=field,
                                 fix="give a jsonl, jsonl.gz, json or parquet file") from None
     else:
-        rows = _read_cache(name, bench, config, split)
+        rows = _read_cache(name, bench, config, split, file=file)
     need = EVAL_SETS[bench][2]
     if not rows:
         raise UserError(f"eval set {name} has no rows", file=file, field=field, fix="check the file")

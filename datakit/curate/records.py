@@ -208,3 +208,15 @@ def duckdb_views_sql(records_dir: Path | str) -> str:
         f"step: 'VARCHAR', \"order\": 'INTEGER', docs_in: 'BIGINT', docs_out: 'BIGINT', tokens_in: 'BIGINT', "
         f"tokens_out: 'BIGINT', chars_in: 'BIGINT', chars_out: 'BIGINT'}}) GROUP BY source, step;\n"
     )
+
+
+def clear_records(records_dir: Path | str, source: str) -> None:
+    """Forget a source's per-source filter records (call before rebuilding it from scratch, e.g.
+    with a different task count, so stale per-task files do not linger). Mixture-wide steps are
+    managed by run_curation."""
+    import shutil
+
+    root = Path(records_dir)
+    for p in (root / "removed" / source).glob("f*"):
+        shutil.rmtree(p, ignore_errors=True)
+    shutil.rmtree(root / "steps" / source, ignore_errors=True)

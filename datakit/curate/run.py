@@ -42,7 +42,8 @@ MIXTURE_STEPS = ("exact_dedup", "minhash_dedup", "decontaminate")
 
 
 def _fingerprint(curate: CurateSpec, inputs: dict[str, Path], tasks: int, seed: int) -> str:
-    files = {s: sorted(p.name for p in Path(d).glob("*.jsonl.gz")) for s, d in sorted(inputs.items())}
+    files = {s: sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(d).glob("*.jsonl.gz"))
+             for s, d in sorted(inputs.items())}
     blob = json.dumps({"curate": curate.model_dump(), "files": files, "tasks": tasks, "seed": seed}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -64,10 +65,10 @@ def _reset_if_changed(work_dir: Path, records_dir: Path, fingerprint: str) -> No
 def _link_inputs(inputs: dict[str, Path], staged: Path, *, file: str) -> int:
     n = 0
     for source, folder in sorted(inputs.items()):
-        files = sorted(Path(folder).glob("*.jsonl.gz"))
         if not Path(folder).is_dir():
             raise UserError(f"curation input folder {folder} for source {source} does not exist", file=file,
                             field=f"source.{source}", fix="run the source's filter stage first")
+        files = sorted(Path(folder).glob("*.jsonl.gz"))
         dest = staged / source
         dest.mkdir(parents=True, exist_ok=True)
         for f in files:

@@ -66,4 +66,22 @@ def format_step_table(step_rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["callouts", "decontamination_report", "format_step_table", "load_step_stats"]
+def kept_fractions(step_rows: list[dict]) -> dict[str, dict[str, float | None]]:
+    """Per source, the fraction of documents / tokens surviving all its recorded steps (filters,
+    dedup, decontamination): what the planner multiplies a source's availability by."""
+    first: dict[str, dict] = {}
+    last: dict[str, dict] = {}
+    for r in sorted(step_rows, key=lambda r: (r["source"], r["order"])):
+        first.setdefault(r["source"], r)
+        last[r["source"]] = r
+    out = {}
+    for src, f in first.items():
+        lo = last[src]
+        out[src] = {
+            "docs": lo["docs_out"] / f["docs_in"] if f["docs_in"] else None,
+            "tokens": lo["tokens_out"] / f["tokens_in"] if f["tokens_in"] else None,
+        }
+    return out
+
+
+__all__ = ["kept_fractions", "callouts", "decontamination_report", "format_step_table", "load_step_stats"]

@@ -10,7 +10,9 @@ Re-running a killed build skips finished datatrove tasks and finished sources an
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
+import shutil
 import os
 import time
 from contextlib import contextmanager
@@ -43,19 +45,53 @@ def disk_errors(path: Path):
 
 
 def guard_output(spec: MixtureSpec, work: P.Work) -> None:
-    """One output folder holds one spec's build: refuse to mix two specs' intermediate state or shards."""
+    """An output folder belongs to one mixture: refuse to build another mixture's spec into it."""
     work.root.mkdir(parents=True, exist_ok=True)
     marker = work.root / "spec.json"
     if marker.exists():
         old = json.loads(marker.read_text())
-        if old.get("spec_sha256") != spec.sha256:
+        if old.get("name") != spec.mixture.name:
             raise UserError(
-                f"the output folder holds a build of a different spec ({old.get('spec_path')}, sha256 {old.get('spec_sha256', '')[:12]})",
+                f"the output folder holds the build of another mixture ({old.get('name')!r}, from {old.get('spec_path')})",
                 file=spec.path, field="mixture.output",
                 fix=f"choose another [mixture] output, or delete {work.output} to rebuild it",
             )
     else:
-        marker.write_text(json.dumps({"spec_sha256": spec.sha256, "spec_path": spec.path}))
+        marker.write_text(json.dumps({"name": spec.mixture.name, "spec_path": spec.path}))
+
+
+def _fp(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float], tokenizer_sha: str | None) -> None:
+    """Reuse cached stages only where their inputs are unchanged; reset a source whose definition changed.
+
+    Changing a target (tokens/weight/max_epochs) keeps everything; changing a source's uri, format, filters,
+    hydration, hub sampling rate, the seed, [curate] or the tokenizer redoes exactly the stages they feed.
+    """
+    path = work.root / "fingerprints.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    new: dict[str, str] = {}
+    target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context"}
+    for s in spec.source:
+        new[f"prepare/{s.name}"] = _fp(s.model_dump(exclude=target_keys), spec.mixture.seed, round(rates[s.name], 12))
+    new["curate"] = _fp(spec.raw.get("curate"), sorted(new.items()))
+    if tokenizer_sha is not None:  # planning without a tokenizer does not decide the tokenize stage
+        for s in spec.source:
+            new[f"tokenize/{s.name}"] = _fp(new[f"prepare/{s.name}"], new["curate"] if spec.curate else None, tokenizer_sha)
+    for key, fp in new.items():
+        if key in old and old[key] != fp:
+            stage, _, name = key.partition("/")
+            folders = {
+                "prepare": [work.prepared(name), work.logs("prepare", name)],
+                "curate": [work.root / "curated", work.logs("curate"), work.root / "curate"],
+                "tokenize": [work.docinfo(name), work.tokenized(name), work.logs("tokenize", name)],
+            }[stage]
+            for f in folders:
+                if f.exists():
+                    shutil.rmtree(f)
+    path.write_text(json.dumps({**old, **new}, indent=1))
 
 
 def check_tokenizer(spec: MixtureSpec) -> tuple[str, int]:
@@ -86,6 +122,8 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
     work = P.Work(spec.output)
     rates = sample_rates(spec)
     columns = {s.name: P.check_source(spec, s) for s in spec.source}
+    tok = Path(spec.mixture.tokenizer)
+    refresh_stale_stages(spec, work, rates, sha256_file(tok) if tokenize and tok.exists() else None)
     for s in spec.source:
         P.filter_steps(spec, s, columns[s.name], work)
     stages = [("prepare", s) for s in spec.source] + ([("curate", None)] if spec.curate else []) + ([("tokenize", s) for s in spec.source] if tokenize else [])

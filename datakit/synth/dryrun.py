@@ -83,6 +83,8 @@ def format_dry_run(report: dict) -> str:
             + f"{r['expected_cost_usd_per_example']:>9.4f}{r['worst_cost_usd_per_example']:>10.4f}{r['n_examples']:>10,}{human(r['n_tokens']):>9}"
         )
     lines.append("(* = selected provider; tokens = prompt + output tokens of the examples bought)")
+    if report["rows"] and report["rows"][0]["n_output_tokens"] > report["max_tokens"]:
+        lines.append("warning: expected_output_tokens > max_tokens: most answers would be truncated (rejected, yet paid)")
     c = report.get("plan_claim")
     if c:
         lines += [

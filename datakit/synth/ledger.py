@@ -211,6 +211,11 @@ class Ledger:
                 charged += reserved
         return charged
 
+    def state(self, reservation_id: int) -> str | None:
+        """reserved | settled | released | orphaned, or None for an unknown id."""
+        row = self._conn().execute("SELECT state FROM entries WHERE id = ?", (reservation_id,)).fetchone()
+        return row[0] if row else None
+
     def totals(self) -> LedgerTotals:
         c = self._conn()
         committed, spent = c.execute("SELECT committed_usd, spent_usd FROM totals").fetchone()

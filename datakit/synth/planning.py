@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 from tqdm import tqdm
 
 from datakit.errors import UserError
+from datakit.synth.batch import BatchRunner, batch_price, check_batch_supported
 from datakit.synth.combos import Combo, combo_for, record_id, render_messages
 from datakit.synth.dedup import NearDupIndex
 from datakit.synth.ledger import BudgetExhausted, Ledger
@@ -28,6 +29,8 @@ from datakit.synth.store import OutputFolder
 from datakit.synth.validate import Rejected, parse_planning_output
 
 DEFAULT_OUT = Path("data/synth/planning")
+QUALITY_WINDOW = 50  # answers judged by the quality stop
+QUALITY_STOP_SHARE = 0.9  # share of them rejected that stops the run
 
 
 def run_procedural(out: str | Path, *, count: int, seed: int = 0, domains: list[str] | None = None, difficulty: str = "medium") -> dict:
@@ -67,12 +70,10 @@ def run_planning(
     profile = spec.profile(provider)
     model = model or profile.litellm_model()
     if batch:
-        raise UserError(
-            f"--batch is not supported for this provider ({provider}) by datakit yet",
-            field="--batch",
-            fix="run without --batch (same budget rules, list price); see docs/synth-planning.md",
-        )
+        check_batch_supported(provider, model, profile.batch)
     price = spec.price_for(provider, model)  # unknown price: refuse before anything else
+    if batch:
+        price = batch_price(price)
     creds = credentials_for(spec, provider, model)  # missing key: refuse before any request
     if budget_usd is None or budget_usd <= 0:
         raise UserError("a budget in US dollars is required for paid providers", field="--budget", fix="pass --budget 20 (dollars)")
@@ -115,7 +116,11 @@ def run_planning(
         run = _Run(spec, caller, dedup, records, rejects, done_ids, provider, run_id, seed, max_tokens)
         t0 = time.time()
         try:
-            stopped = asyncio.run(run.loop(count, n_accepted_before, concurrency, budget_usd, progress))
+            if batch:
+                runner = BatchRunner(run, caller, folder.out / "batches", settings.batch_size, settings.batch_poll_s)
+                stopped = asyncio.run(_batch_loop(runner, count, n_accepted_before, progress))
+            else:
+                stopped = asyncio.run(run.loop(count, n_accepted_before, concurrency, budget_usd, progress))
         finally:
             records.close()
             rejects.close()
@@ -141,6 +146,11 @@ def run_planning(
         folder.unlock()
 
 
+async def _batch_loop(runner: BatchRunner, count: int, n_before: int, progress: bool) -> str:
+    with tqdm(total=count, initial=min(n_before, count), unit="rec", desc="planning (batch)", disable=not progress) as bar:
+        return await runner.loop(count, n_before, bar)
+
+
 class _Run:
     """The state of one run's async loop; results are handled in the loop, one at a time (no races)."""
 
@@ -152,6 +162,7 @@ class _Run:
         self.rejected: Counter[str] = Counter()
         self.failed: Counter[str] = Counter()
         self._next_index = 0
+        self._recent: deque[str] = deque(maxlen=QUALITY_WINDOW)  # reject reason of recent answers ("" = accepted)
 
     def _fresh_index(self) -> int:
         while record_id(self.seed, self._next_index) in self.done_ids:
@@ -191,6 +202,17 @@ class _Run:
             **combo.as_meta(),
         }
 
+    def _check_quality(self) -> None:
+        """Stop when almost every recent answer is rejected: a broken prompt or model must not eat the budget."""
+        recent = self._recent
+        if len(recent) == recent.maxlen and sum(1 for r in recent if r) >= QUALITY_STOP_SHARE * len(recent):
+            reasons = Counter(r for r in recent if r)
+            raise UserError(
+                f"{sum(reasons.values())} of the last {len(recent)} answers were rejected ({', '.join(f'{k}: {v}' for k, v in reasons.most_common())})",
+                field="provider",
+                fix="read the outputs in rejects/, then fix the prompt, max_tokens or model; rerun to resume",
+            )
+
     def _handle_answer(self, combo: Combo, result: CallResult) -> bool:
         """Write the answer as a record or a reject; True if accepted."""
         rid = record_id(self.seed, combo.index)
@@ -205,7 +227,10 @@ class _Run:
             self.rejects.append({"id": rid, "reason": r.reason, "domain": combo.domain, "task": combo.task, "output": result.text, "meta": meta})
             self.rejected[r.reason] += 1
             self.done_ids.add(rid)
+            self._recent.append(r.reason)
+            self._check_quality()
             return False
+        self._recent.append("")
         self.records.append({"id": rid, "domain": combo.domain, "task": combo.task, **fields, "meta": meta})
         self.done_ids.add(rid)
         self.n_accepted += 1

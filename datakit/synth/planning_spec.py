@@ -29,6 +29,8 @@ class PlanningSettings(_Strict):
     max_attempts: int = Field(6, ge=1)
     backoff_base_s: float = Field(1.0, ge=0)
     backoff_max_s: float = Field(60.0, ge=0)
+    batch_size: int = Field(1000, ge=1)  # requests per Batch API job (--batch)
+    batch_poll_s: float = Field(60.0, gt=0)  # seconds between status checks of a batch job
 
 
 class PlanClaim(_Strict):
@@ -146,6 +148,8 @@ def credentials_for(spec: PlanningSpec, name: str, model: str | None = None) -> 
             field=f"provider.{name}.api_base_env",
             fix=f"export {p.api_base_env or 'AZURE_API_BASE'}=https://<resource>.openai.azure.com",
         )
+    if not key and p.api_key_optional:
+        key = "not-needed"  # local servers ignore the key, but the OpenAI client insists on one
     return Credentials(key or None, base or None, version or None)
 
 

@@ -68,9 +68,10 @@ def format_status(s: dict) -> str:
         f"{s['out']}",
         f"  spend:    ${s['spent_usd']:,.4f} of {budget} budget ({s['n_calls']} billed calls, {s['n_calls_not_billed']} not billed, "
         f"{s['n_calls_orphaned']} charged at worst case after a crash; ${s['reserved_usd']:,.4f} in flight)",
-        f"  records:  {s['n_records']:,} ({', '.join(f'{k}: {v:,}' for k, v in s['records_by_provider'].items()) or 'none'})",
+        f"  records:  {s['n_records']:,} ({', '.join(f'{k}: {v:,}' for k, v in s['records_by_provider'].items()) or 'none'})"
+        + ("" if s["n_ids_unique"] == s["n_records"] else f"  WARNING: only {s['n_ids_unique']:,} unique ids"),
         f"  rejects:  {s['n_rejects']:,}" + (f" ({', '.join(f'{k}: {v:,}' for k, v in sorted(s['rejects_by_reason'].items()))})" if s["n_rejects"] else ""),
         f"  tokens:   {human(s['n_tokens'])} ({s['token_source']})",
-        f"  $/1M tok: " + (f"${s['usd_per_mtok']:,.2f} (all spend, rejects included, / record tokens)" if s["usd_per_mtok"] is not None else "n/a"),
+        "  $/1M tok: " + (f"${s['usd_per_mtok']:,.2f} (all spend, rejects included, / record tokens)" if s["usd_per_mtok"] is not None else "n/a"),
     ]
     return "\n".join(lines)

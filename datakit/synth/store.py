@@ -3,6 +3,7 @@
     <out>/records/<run_id>.jsonl   accepted records, one JSON object per line, unique "id"
     <out>/rejects/<run_id>.jsonl   rejected outputs with "reason" (never part of the dataset)
     <out>/ledger.sqlite            the budget ledger (datakit.synth.ledger)
+    <out>/batches/<batch_id>.json  Batch API jobs of --batch runs (submitted | collected)
     <out>/.lock                    held by the one run writing the folder
 
 Lines are appended with a single os.write on an O_APPEND descriptor, so a kill -9 leaves at most a partial
@@ -14,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +54,10 @@ class JsonlAppender:
         os.write(self._fd, (json.dumps(obj, ensure_ascii=False) + "\n").encode())
 
     def close(self) -> None:
+        """Close; a run file that got no line is removed (a rerun with nothing to do leaves no empty file)."""
         os.close(self._fd)
+        if self.path.exists() and self.path.stat().st_size == 0:
+            self.path.unlink()
 
 
 class OutputFolder:
@@ -102,5 +107,8 @@ class OutputFolder:
         """Start a run (caller holds the lock): cut partial tails, return (run_id, records, rejects) appenders."""
         for path in [*self.record_files(), *self.reject_files()]:
             _cut_partial_tail(path)
-        run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+        while True:  # unique even for two runs of one process within a second
+            run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{secrets.token_hex(3)}"
+            if not (self.records_dir / f"{run_id}.jsonl").exists():
+                break
         return run_id, JsonlAppender(self.records_dir / f"{run_id}.jsonl"), JsonlAppender(self.rejects_dir / f"{run_id}.jsonl")

@@ -123,3 +123,21 @@ def test_rerun_rewrites_records_without_duplicates(tmp_path):
         import shutil
         shutil.rmtree(tmp_path / "fresh")  # force the task to run again
     assert len(load_removed(tmp_path / "records")) == sum(d["metadata"]["metadata"]["score"] < 3 for d in docs)
+
+
+def test_kept_fractions_chain_steps(tmp_path):
+    from datakit.curate.stats import kept_fractions
+
+    docs = web_docs()
+    run_filters(tmp_path, "web", docs, ["metadata.score >= 2", "metadata.score >= 4"], None, columns=None)
+    f = kept_fractions(load_step_stats(tmp_path / "records"))
+    expect = sum(d["metadata"]["metadata"]["score"] >= 4 for d in docs) / len(docs)
+    assert f["web"]["docs"] == pytest.approx(expect) and f["web"]["tokens"] is None
+
+
+def test_language_filter_needs_a_real_local_model(tmp_path):
+    specs = parse_filters([{"name": "language", "languages": ["en"], "model_path": str(tmp_path / "lid.176.bin")}],
+                          file="m", source="web")
+    with pytest.raises(UserError) as e:  # missing package or missing model file: either way a clear error
+        build_filter_steps(specs, source="web", file="m", columns=None, records_dir=tmp_path, tokenizer_path=None)
+    assert e.value.field == "source.web.filters[0]"

@@ -92,3 +92,13 @@ def test_cli_dry_run(real_spec, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, "planning", "--provider", "azure", "--budget", "100", "--dry-run", "--spec", str(real_spec))
     assert code == 0, err
     assert "azure *" in out and "3,333,333 tokens = 3.33M" in out
+
+
+def test_cli_procedural_provider_delegates_without_budget(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "proc"
+    code, stdout, err = run_main(monkeypatch, capsys, "planning", "--provider", "procedural", "--count", "5", "--seed", "3", "--out", str(out))
+    assert code == 0, err
+    assert stdout.startswith("procedural: ")
+    records = [json.loads(line) for p in (out / "records").glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert len(records) == 5 and all(r["problem"] and r["thinking"] and r["answer"] for r in records)
+    assert not (out / "ledger.sqlite").exists()  # no money involved

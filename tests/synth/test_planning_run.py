@@ -85,6 +85,7 @@ def test_rerun_resumes_without_duplicates(azure_env, fast_spec, tmp_path):
     ids = [r["id"] for r in all_records(out)]
     assert sorted(ids) == [f"planning-s0-{i:08d}" for i in range(20)]
     assert first["spent_usd"] + more["spent_usd"] == pytest.approx(more["spent_total_usd"])
+    assert len(list((out / "records").glob("*.jsonl"))) == 2  # the idle rerun left no empty run file
 
 
 def test_missing_credentials_fail_before_any_request(server, fast_spec, tmp_path, monkeypatch):
@@ -117,12 +118,32 @@ def test_keys_are_absent_from_every_file_written(azure_env, fast_spec, fake_key,
     assert fake_key in azure_env.seen_auth  # ...while the server did receive it
 
 
-def test_batch_and_unknown_provider_are_clear_user_errors(azure_env, fast_spec, tmp_path):
+def test_unsupported_batch_and_unknown_provider_are_clear_user_errors(azure_env, fast_spec, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", "g-key")
     with pytest.raises(UserError, match="not supported for this provider"):
-        run_planning(tmp_path / "o", provider="azure", budget_usd=1.0, count=5, spec_path=fast_spec(), batch=True)
+        run_planning(tmp_path / "o", provider="gemini", budget_usd=1.0, count=5, spec_path=fast_spec(), batch=True)
     with pytest.raises(UserError, match="no provider profile named 'nope'"):
         run_planning(tmp_path / "o", provider="nope", budget_usd=1.0, count=5, spec_path=fast_spec())
     assert azure_env.requests == 0
+
+
+def test_azure_batch_api_at_half_price_within_budget(azure_env, fast_spec, tmp_path):
+    server = azure_env
+    server.faults = {"length": 0.1}
+    out = tmp_path / "out"
+    spec = fast_spec(batch_size=8, batch_poll_s=0.05)
+    s = run_planning(out, provider="azure", budget_usd=5.0, count=20, spec_path=spec, batch=True, progress=False)
+    assert s["stopped"] == "count reached" and s["accepted_total"] == 20
+    assert server.requests == 0 and server.batch_requests == 20 + s["rejected"].get("truncated", 0)
+    records = all_records(out)
+    assert sorted(r["id"] for r in records) == sorted({r["id"] for r in records})
+    assert (records[0]["meta"]["price_in_usd_per_mtok"], records[0]["meta"]["price_out_usd_per_mtok"]) == (PRICE_IN / 2, PRICE_OUT / 2)
+    assert s["spent_total_usd"] == pytest.approx(server.billed_cost_usd(PRICE_IN / 2, PRICE_OUT / 2))
+    states = [json.loads(p.read_text()) for p in (out / "batches").glob("*.json")]
+    assert states and all(st["status"] == "collected" for st in states)
+    # a small budget shrinks the next job to its worst case and stops there
+    small = run_planning(tmp_path / "small", provider="azure", budget_usd=0.01, count=100, spec_path=spec, batch=True, progress=False)
+    assert small["stopped"] == "budget reached" and small["spent_total_usd"] <= 0.01
 
 
 def test_dry_run_states_what_the_budget_buys_and_the_plans_error(real_spec):
@@ -148,3 +169,39 @@ def test_validation_rules():
         with pytest.raises(Rejected) as e:
             parse_planning_output(text, finish)
         assert e.value.reason == reason
+
+
+def test_a_run_whose_answers_are_almost_all_rejected_stops(azure_env, fast_spec, tmp_path):
+    azure_env.faults = {"length": 1.0}  # e.g. max_tokens far too small for the prompt
+    with pytest.raises(UserError, match="50 of the last 50 answers were rejected .truncated: 50.") as e:
+        run_planning(tmp_path / "out", provider="azure", budget_usd=5.0, count=1000, spec_path=fast_spec(), progress=False)
+    assert "rejects/" in e.value.fix
+    assert azure_env.status_counts[200] < 50 + 8 + 1  # stopped within one round of the concurrency
+
+
+def test_openai_compatible_local_server_with_spec_prices(server, fast_spec, tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_COMPATIBLE_API_KEY", raising=False)  # local servers need no key
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_BASE", server.openai_url)
+    out = tmp_path / "local"
+    s = run_planning(out, provider="openai-compatible", budget_usd=0.01, count=5, spec_path=fast_spec(), progress=False)
+    assert s["accepted"] == 5 and set(server.seen_paths) == {"/v1/chat/completions"}
+    meta = all_records(out)[0]["meta"]
+    assert (meta["price_source"], meta["price_in_usd_per_mtok"], meta["price_out_usd_per_mtok"]) == ("spec", 0.05, 0.2)
+    assert s["spent_total_usd"] == pytest.approx(server.billed_cost_usd(0.05, 0.2))
+
+
+def test_batch_job_submitted_before_a_crash_is_collected_by_the_rerun(azure_env, fast_spec, tmp_path):
+    out = tmp_path / "out"
+    spec = fast_spec(batch_size=8, batch_poll_s=0.05)
+    first = run_planning(out, provider="azure", budget_usd=1.0, count=8, spec_path=spec, batch=True, progress=False)
+    # as if the process died after submitting the job and before writing its answers
+    (state_path,) = (out / "batches").glob("*.json")
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps(dict(state, status="submitted")))
+    for p in (out / "records").glob("*.jsonl"):
+        p.unlink()
+    again = run_planning(out, provider="azure", budget_usd=1.0, count=8, spec_path=spec, batch=True, progress=False)
+    assert len(azure_env.batches) == 1  # no new job: the old one was collected
+    assert again["accepted_total"] == 8 and again["spent_usd"] == 0  # and not paid twice
+    assert sorted(r["id"] for r in all_records(out)) == [f"planning-s0-{i:08d}" for i in range(8)]
+    assert first["spent_total_usd"] == pytest.approx(again["spent_total_usd"])

@@ -7,7 +7,8 @@
         server.billed_prompt_tokens, server.billed_completion_tokens, server.requests
 
 Routes: `POST /v1/chat/completions` and `POST /openai/deployments/{deployment}/chat/completions?api-version=...`.
-Every 200 answer carries `usage`. The server keeps its own count of billed tokens: a request is billed
+Batch API: `POST {/openai,/v1}/files`, `POST .../batches` (completed at once), `GET .../batches/{id}`,
+`GET .../files/{id}/content`. Every 200 answer carries `usage`. The server keeps its own count of billed tokens: a request is billed
 when the server produces an answer (also when the answer is truncated, malformed, or so slow that the
 client has already given up), never for 429/5xx. This is what the budget tests compare with.
 
@@ -78,6 +79,9 @@ class FakeLLMServer:
         self.billed_completion_tokens = 0
         self.seen_paths: list[str] = []
         self.seen_auth: list[str] = []
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.batch_requests = 0
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -126,6 +130,14 @@ class FakeLLMServer:
             headers = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 else {}
             return web.json_response({"error": {"message": f"injected {status}", "code": str(status)}}, status=status, headers=headers)
 
+        completion = self._complete(body, fault)
+        if fault == "slow":
+            await asyncio.sleep(self.slow_s)
+        self._count(200)
+        return web.json_response(completion)
+
+    def _complete(self, body: dict, fault: str | None) -> dict:
+        """A chat.completion for `body`, billed now."""
         messages = body.get("messages", [])
         prompt_text = "\n".join(str(m.get("content", "")) for m in messages)
         prompt_tokens = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
@@ -143,23 +155,63 @@ class FakeLLMServer:
         with self._lock:
             self.billed_prompt_tokens += prompt_tokens
             self.billed_completion_tokens += completion_tokens
-        if fault == "slow":
-            await asyncio.sleep(self.slow_s)
-        self._count(200)
-        return web.json_response(
-            {
-                "id": f"chatcmpl-{self.requests}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
+            n = self.requests
+        return {
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    # -- Batch API: files + batches, completed at once (batch_discount applies to what is billed) --------------
+    async def _file_upload(self, request: web.Request) -> web.Response:
+        data = await request.post()
+        content = data["file"].file.read()
+        with self._lock:
+            file_id = f"file-{len(self.files) + 1}"
+            self.files[file_id] = content
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                                  "filename": data["file"].filename, "purpose": "batch", "status": "processed"})
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        content = self.files.get(request.match_info["file_id"])
+        if content is None:
+            return web.json_response({"error": {"message": "no such file"}}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    def _batch_object(self, batch_id: str) -> dict:
+        return self.batches[batch_id]
+
+    async def _batch_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        lines = [json.loads(x) for x in self.files[body["input_file_id"]].decode().splitlines() if x.strip()]
+        out = []
+        for line in lines:
+            fault = self._draw_fault()
+            fault = fault if fault in ("length", "malformed", "duplicate") else None
+            completion = self._complete(line["body"], fault)
+            out.append({"id": f"batch_req_{line['custom_id']}", "custom_id": line["custom_id"],
+                        "response": {"status_code": 200, "request_id": "r", "body": completion}, "error": None})
+        with self._lock:
+            self.batch_requests += len(lines)
+            out_id = f"file-{len(self.files) + 1}"
+            self.files[out_id] = "".join(json.dumps(o) + "\n" for o in out).encode()
+            batch_id = f"batch-{len(self.batches) + 1}"
+            self.batches[batch_id] = {
+                "id": batch_id, "object": "batch", "endpoint": body.get("endpoint", "/v1/chat/completions"),
+                "input_file_id": body["input_file_id"], "completion_window": "24h", "status": "completed",
+                "created_at": int(time.time()), "output_file_id": out_id,
+                "request_counts": {"total": len(lines), "completed": len(lines), "failed": 0},
             }
-        )
+        return web.json_response(dict(self.batches[batch_id], status="validating"))
+
+    async def _batch_get(self, request: web.Request) -> web.Response:
+        batch = self.batches.get(request.match_info["batch_id"])
+        if batch is None:
+            return web.json_response({"error": {"message": "no such batch"}}, status=404)
+        return web.json_response(batch)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> "FakeLLMServer":
@@ -172,6 +224,11 @@ class FakeLLMServer:
             app.router.add_post("/v1/chat/completions", self._chat)
             app.router.add_post("/chat/completions", self._chat)
             app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._chat)
+            for prefix in ("/openai", "/v1"):
+                app.router.add_post(prefix + "/files", self._file_upload)
+                app.router.add_get(prefix + "/files/{file_id}/content", self._file_content)
+                app.router.add_post(prefix + "/batches", self._batch_create)
+                app.router.add_get(prefix + "/batches/{batch_id}", self._batch_get)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)

@@ -27,6 +27,7 @@ def run_phase(
     nproc: int = 1,
     max_steps: int | None = None,
     extra: list[str] | None = None,
+    wandb: str | None = None,
     stdout=None,
 ) -> Phase:
     """Validate a phase, then run its stages one after another (one TorchTitan run each).
@@ -34,6 +35,7 @@ def run_phase(
     device: "cuda" or "cpu" (smoke mode). nproc: processes (GPUs) on this node, through torchrun
     when > 1. max_steps: stop after this global step (the LR schedule still spans the phase).
     extra: TorchTitan overrides passed through (e.g. ["--training.max_norm", "0.5"]).
+    wandb: "offline" | "online" | "off" instead of the phase's [metrics] wandb.
     """
     phase = load_phase(path)
     from datakit_titan.validate import check_phase
@@ -61,11 +63,16 @@ def run_phase(
             file=stdout or sys.stdout,
         )
     env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1")  # shards were just verified here
-    done = 0
+    if wandb:
+        if wandb not in ("offline", "online", "off"):
+            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
+        env["DATAKIT_TITAN_WANDB"] = wandb
     for i in range(len(phase.stage)):
-        if max_steps is not None and done >= max_steps:
+        if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, nproc) >= max_steps:
             break
-        done += steps[i]
+        if phase.stage_done(i, nproc, max_steps):
+            print(f"  stage {i + 1}: already at step {phase.stage_end_step(i, nproc, max_steps)}, skipped", file=stdout or sys.stdout)
+            continue
         args = [str(phase.path), "--stage", str(i), "--device", device]
         if max_steps is not None:
             args += ["--steps", str(max_steps)]
@@ -89,6 +96,7 @@ def run(
     device: str = typer.Option("cuda", help="cuda, or cpu for the smoke mode (demo, CI)"),
     nproc: int = typer.Option(1, help="GPUs on this node; > 1 launches through torchrun (FSDP2 data parallel)"),
     steps: int = typer.Option(None, help="stop after this global step (default: the phase's token budget)"),
+    wandb: str = typer.Option(None, help="offline | online | off (default: the phase's metrics.wandb, offline)"),
 ):
     """Train a phase: checks the mixture (sha256), vocab, init_from and memory first, prints the
     global batch in tokens, then runs each seq-len stage with TorchTitan. Rerunning resumes from
@@ -98,7 +106,7 @@ def run(
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
-    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps)
+    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
 
 

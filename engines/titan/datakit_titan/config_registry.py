@@ -26,9 +26,15 @@ from datakit_titan.tokenizer import MixtureTokenizer
 from datakit_titan.trainer import DatakitTrainer
 from datakit_titan.validate import final_checkpoint, model_vocab
 
-ENV_PHASE, ENV_STAGE, ENV_DEVICE, ENV_STEPS, ENV_VERIFIED = (
+ENV_PHASE, ENV_STAGE, ENV_DEVICE, ENV_STEPS, ENV_VERIFIED, ENV_WANDB = (
     "DATAKIT_TITAN_PHASE", "DATAKIT_TITAN_STAGE", "DATAKIT_TITAN_DEVICE", "DATAKIT_TITAN_STEPS", "DATAKIT_TITAN_VERIFIED",
+    "DATAKIT_TITAN_WANDB",
 )
+
+
+def wandb_mode(phase: Phase) -> str:
+    """offline | online | off: the phase's, unless `titan run --wandb` overrides it."""
+    return os.environ.get(ENV_WANDB) or phase.metrics.wandb
 
 
 def optimizer_config(phase: Phase, device: str) -> DatakitOptimizers.Config:
@@ -107,7 +113,7 @@ def build_config(phase: Phase, *, stage: int = 0, device: str = "cuda", n_gpus: 
         metrics=MetricsProcessor.Config(
             log_freq=phase.metrics.log_every,
             enable_tensorboard=phase.metrics.tensorboard,
-            enable_wandb=phase.metrics.wandb != "off",
+            enable_wandb=wandb_mode(phase) != "off",
         ),
         comm=CommConfig(),
         debug=DebugConfig(seed=phase.phase.seed, deterministic=device == "cpu"),

@@ -136,6 +136,15 @@ class Phase(_Strict):
     def stage_steps(self, n_gpus: int = 1) -> list[int]:
         return [max(1, math.ceil(t / self.tokens_per_step(i, n_gpus))) for i, t in enumerate(self.stage_tokens())]
 
+    def stage_end_step(self, stage: int, n_gpus: int = 1, max_steps: int | None = None) -> int:
+        """Global step at which `stage` ends (steps count on across stages), capped by max_steps."""
+        end = sum(self.stage_steps(n_gpus)[: stage + 1])
+        return min(end, max_steps) if max_steps is not None else end
+
+    def stage_done(self, stage: int, n_gpus: int = 1, max_steps: int | None = None) -> bool:
+        """True when the stage's final checkpoint exists (rerunning it would have nothing to do)."""
+        return (self.stage_dir(stage) / "checkpoint" / f"step-{self.stage_end_step(stage, n_gpus, max_steps)}").is_dir()
+
     def stage_dir(self, stage: int) -> Path:
         """Each stage is its own TorchTitan run folder (TorchTitan applies an initial checkpoint
         only to an empty checkpoint folder)."""

@@ -4,7 +4,6 @@ are TorchTitan's."""
 
 from __future__ import annotations
 
-
 from torchtitan.distributed.pipeline_parallel import pipeline_llm
 from torchtitan.models.common import ComplexRoPE, Embedding, Linear, RMSNorm
 from torchtitan.models.llama3 import (  # torchtitan's llama3 building blocks (pinned <0.4)
@@ -17,11 +16,11 @@ from torchtitan.models.llama3 import Llama3Model, parallelize_llama
 from torchtitan.models.llama3.state_dict_adapter import Llama3StateDictAdapter
 from torchtitan.protocols.model_spec import ModelSpec
 
-
 from datakit_titan.presets import PRESETS, Preset
 
 
 def model_config(p: Preset, vocab_size: int, attn_backend: str = "flex") -> Llama3Model.Config:
+    """The llama3 config of preset `p` (attn_backend "flex": block-causal over packed documents)."""
     layers = _build_llama3_layers(
         fuse_qkv=True,
         n_layers=p.n_layers,

@@ -37,15 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--steps", type=int, default=None, help="stop after this global step (short runs)")
     args = ap.parse_args(argv)
+    if "WORLD_SIZE" not in os.environ:  # one process without torchrun
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
     try:
         phase = load_phase(args.phase)
+        if os.environ.get(reg.ENV_VERIFIED) != "1":  # launched directly (torchrun), not by `titan run`
+            from datakit_titan.validate import check_phase
+
+            check_phase(phase, device=args.device, n_gpus=int(os.environ["WORLD_SIZE"]))
+            os.environ[reg.ENV_VERIFIED] = "1"
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if "WORLD_SIZE" not in os.environ:  # one process without torchrun
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
-    if phase.metrics.wandb == "offline":
-        os.environ.setdefault("WANDB_MODE", "offline")
+    if reg.wandb_mode(phase) == "offline":
+        os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_PROJECT", phase.metrics.project)
     os.environ[reg.ENV_PHASE] = str(phase.path)
     os.environ[reg.ENV_DEVICE] = args.device
@@ -58,9 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     from torchtitan.train import main as torchtitan_main
 
     stages = [args.stage] if args.stage is not None else range(len(phase.stage))
+    n_gpus = int(os.environ["WORLD_SIZE"])
+    run_name = os.environ.get("WANDB_RUN_NAME")
     for stage in stages:
+        if stage > 0 and args.steps is not None and phase.stage_end_step(stage - 1, n_gpus) >= args.steps:
+            break
+        if phase.stage_done(stage, n_gpus, args.steps):
+            print(f"stage {stage + 1}: already at step {phase.stage_end_step(stage, n_gpus, args.steps)}, skipped")
+            continue
         os.environ[reg.ENV_STAGE] = str(stage)
-        os.environ.setdefault("WANDB_RUN_NAME", f"{phase.phase.name}-stage{stage + 1}")
+        os.environ["WANDB_RUN_NAME"] = run_name or f"{phase.phase.name}-stage{stage + 1}"
         sys.argv = ["datakit_titan.train", "--module", "datakit_titan", "--config", "phase", *extra]
         try:
             torchtitan_main()

@@ -78,3 +78,31 @@ def source_of(token: int) -> str | None:
         if lo <= token < hi:
             return name
     return None
+
+
+def phase_file(tmp_path: Path, mixture: Path, **over) -> Path:
+    fields = {"model": '"tiny"', "init_from": '""', "tokens": "4096", "per_gpu": "4", "optimizer": '"adamw"', "gpu": '""', "extra": ""}
+    fields.update(over)
+    path = tmp_path / "phase.toml"
+    path.write_text(
+        f"""
+[phase]
+name = "t"
+mixture = "{mixture}"
+output = "{tmp_path / 'out'}"
+model = {fields['model']}
+tokens = {fields['tokens']}
+init_from = {fields['init_from']}
+[[stage]]
+seq_len = 64
+[batch]
+per_gpu = {fields['per_gpu']}
+grad_accum = 2
+[optimizer]
+name = {fields['optimizer']}
+[parallel]
+gpu = {fields['gpu']}
+{fields['extra']}
+"""
+    )
+    return path

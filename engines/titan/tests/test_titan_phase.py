@@ -13,36 +13,9 @@ import pytest
 from datakit.errors import UserError
 from datakit_titan.phase import load_phase, parse_tokens
 from datakit_titan.validate import check_phase
+from titan_fixture import phase_file
 
 PHASES = Path(__file__).parent.parent / "phases"
-
-
-def phase_file(tmp_path: Path, mixture: Path, **over) -> Path:
-    fields = {"model": '"tiny"', "init_from": '""', "tokens": "4096", "per_gpu": "4", "optimizer": '"adamw"', "gpu": '""', "extra": ""}
-    fields.update(over)
-    path = tmp_path / "phase.toml"
-    path.write_text(
-        f"""
-[phase]
-name = "t"
-mixture = "{mixture}"
-output = "{tmp_path / 'out'}"
-model = {fields['model']}
-tokens = {fields['tokens']}
-init_from = {fields['init_from']}
-[[stage]]
-seq_len = 64
-[batch]
-per_gpu = {fields['per_gpu']}
-grad_accum = 2
-[optimizer]
-name = {fields['optimizer']}
-[parallel]
-gpu = {fields['gpu']}
-{fields['extra']}
-"""
-    )
-    return path
 
 
 def test_shipped_phase_files_load_and_derive_steps_from_the_token_budget():

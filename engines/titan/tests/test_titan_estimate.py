@@ -53,3 +53,13 @@ def test_cli_estimate_prints_the_catalogue_and_the_plan_check():
     assert r.returncode == 0, r.stderr
     assert "1,593,935,872" in r.stdout and "tied" in r.stdout and "112.6 TFLOPS" in r.stdout
     assert "adafactor" in r.stdout and "plan: 50.00B tokens" in r.stdout
+
+
+def test_mfu_peak_comes_from_the_catalogue_for_gpus_torchtitan_does_not_know():
+    from datakit_titan.estimate import gpu_for_device_name
+
+    assert gpu_for_device_name("NVIDIA GeForce RTX 5080").peak_bf16_tflops == 112.6
+    assert gpu_for_device_name("NVIDIA GeForce RTX 5090").peak_bf16_tflops == 209.5
+    assert gpu_for_device_name("NVIDIA H100 80GB HBM3").name == "H100 SXM"
+    assert gpu_for_device_name("NVIDIA A100-SXM4-80GB").peak_bf16_tflops == 312.0
+    assert gpu_for_device_name("cpu") is None

@@ -37,6 +37,7 @@ def test_same_updates_as_torch_adafactor_on_plain_tensors():
             torch.testing.assert_close(opt_ours.state[p][key], opt_ref.state[q][key], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # spawns processes: ~20-30 s each on 2 shared cores
 @pytest.mark.parametrize("world", [1, 2])
 def test_same_updates_as_torch_adafactor_under_fsdp2(world, tmp_path):
     errfile = str(tmp_path / "err")

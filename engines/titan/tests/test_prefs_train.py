@@ -1,0 +1,171 @@
+"""Phase 3 on CPU, the user's story: a phase-2 checkpoint, `titan refscore`, `titan run` of an SFT + DPO
+phase with a RoPE change and activation checkpointing; reward accuracy rises above chance on a toy pair
+set, and a run stopped at step k and resumed logs the same losses as one that never stopped. Each run
+is a real TorchTitan run in a subprocess (`python -m datakit_titan.prefs.train`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_prefs_data import SEQ, copy_mixture, prefs_mixture  # noqa: F401  (fixture)
+
+from datakit.errors import UserError
+from datakit.mix.manifest import load_manifest
+
+pytestmark = pytest.mark.slow
+
+ROWS, STEPS = 4, 16
+
+
+def seed_checkpoint(folder: Path, vocab: int, seed: int = 0) -> Path:
+    """A 'phase-2' output folder: the tiny model's weights as TorchTitan saves a model-only checkpoint."""
+    import torch.distributed.checkpoint as dcp
+
+    from datakit_titan.presets import PRESETS
+    from datakit_titan.spec import model_config
+
+    torch.manual_seed(seed)
+    with torch.device("meta"):
+        model = model_config(PRESETS["tiny"], vocab).build()
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        model.init_weights(buffer_device=None)
+    step = folder / "checkpoint" / "step-1"
+    dcp.save(model.state_dict(), checkpoint_id=str(step))
+    return folder
+
+
+def write_phase(root: Path, name: str, mixture: Path, init_from: Path, *, loss: str = "sft_dpo", steps: int = STEPS) -> Path:
+    path = root / f"{name}.toml"
+    path.write_text(f"""
+[phase]
+name = "{name}"
+mixture = "{mixture}"
+output = "{root / 'outputs' / name}"
+model = "tiny"
+tokens = {steps * SEQ * ROWS}
+init_from = "{init_from}"
+loss = "{loss}"
+seed = 7
+
+[[stage]]
+seq_len = {SEQ}
+
+[batch]
+per_gpu = {ROWS}
+grad_accum = 1
+
+[optimizer]
+name = "adamw"
+lr = 2e-3
+weight_decay = 0.0
+warmup_steps = 2
+
+[prefs]
+beta = 0.1
+w_sft = 1.0
+w_dpo = 0.5
+
+[rope]
+theta = 40_000.0
+
+[checkpoint]
+interval = 8
+keep_last = 3
+
+[metrics]
+log_every = 1
+wandb = "off"
+tensorboard = true
+
+[parallel]
+mixed_precision = "float32"
+activation_checkpointing = "full"
+""")
+    return path
+
+
+def scalars(output: Path, tag: str) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for events in sorted(output.glob("tb/**/events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            out.update({e.step: e.value for e in acc.Scalars(tag)})
+    return out
+
+
+def run(phase: Path, **kw) -> str:
+    from datakit_titan.prefs.cli import run_prefs_phase
+
+    log = phase.with_suffix(".log")
+    with open(log, "a") as f:
+        run_prefs_phase(phase, device="cpu", stdout=f, **kw)
+    return log.read_text()
+
+
+@pytest.fixture(scope="module")
+def trained(prefs_mixture, tmp_path_factory):  # noqa: F811
+    from datakit_titan.prefs.cli import refscore_phase
+
+    root = tmp_path_factory.mktemp("p3")
+    mix = copy_mixture(prefs_mixture, root / "mix")
+    phase2 = seed_checkpoint(root / "phase2", load_manifest(mix).tokenizer.vocab_size)
+    phase = write_phase(root, "p3", mix, phase2)
+    with pytest.raises(UserError, match="no reference log-probs"):  # refscore first
+        run(phase)
+    written = refscore_phase(phase, device="cpu", progress=False)
+    assert written["dpo"]["rope"]["theta"] == 40_000.0 and written["dpo"]["checkpoint_step"] == 1
+    log = run(phase)
+    return root, mix, phase2, phase, log
+
+
+def test_sft_dpo_trains_and_reward_accuracy_rises_above_chance(trained):
+    root, _, _, _, log = trained
+    out = root / "outputs" / "p3"
+    acc = scalars(out, "prefs/rewards/accuracies")
+    margins = scalars(out, "prefs/rewards/margins")
+    dpo = scalars(out, "prefs/dpo")
+    assert sorted(scalars(out, "loss_metrics/global_avg_loss")) == list(range(1, STEPS + 1)), log[-3000:]
+    first = min(dpo)  # the first step with a pair: the policy is still close to the reference (DPO = ln 2)
+    assert dpo[first] == pytest.approx(0.6931, abs=0.05) and abs(margins[first]) < 0.1
+    late = [acc[s] for s in acc if s > STEPS // 2]
+    assert dpo[max(dpo)] < dpo[first] - 0.2, dpo
+    assert sum(late) / len(late) > 0.7, acc
+    assert sum(margins[s] for s in margins if s > STEPS // 2) > 0
+    assert "Loading the checkpoint" in log and "phase2/checkpoint/step-1" in log
+    assert (out / "checkpoint" / f"step-{STEPS}").is_dir()
+
+
+def test_stopped_and_resumed_run_logs_the_same_losses(trained):
+    """A run stopped after step 8 = the straight run's folder as it was after step 8 (its full step-8
+    checkpoint: weights, optimizer, schedule, data cursor); resuming it logs steps 9..16 exactly."""
+    import shutil
+
+    root, _, _, phase, _ = trained
+    out = root / "outputs" / "p3"
+    straight = scalars(out, "loss_metrics/global_avg_loss")
+    shutil.copytree(out, out.with_name("p3-stopped"))
+    stopped = out.with_name("p3-stopped")
+    shutil.rmtree(stopped / "checkpoint" / f"step-{STEPS}")
+    shutil.rmtree(stopped / "tb")
+    resumed_phase = phase.with_name("p3-stopped.toml")
+    resumed_phase.write_text(phase.read_text().replace(f'output = "{out}"', f'output = "{stopped}"'))
+    log = run(resumed_phase)
+    assert "Loading the checkpoint" in log and "p3-stopped/checkpoint/step-8" in log
+    resumed = scalars(stopped, "loss_metrics/global_avg_loss")
+    assert sorted(resumed) == list(range(9, STEPS + 1))
+    for step in resumed:
+        assert resumed[step] == straight[step], (step, resumed[step], straight[step])
+
+
+def test_reference_from_another_checkpoint_is_refused_before_training(trained, tmp_path):
+    _, mix, _, _, _ = trained
+    other = seed_checkpoint(tmp_path / "other", load_manifest(mix).tokenizer.vocab_size, seed=1)
+    phase = write_phase(tmp_path, "p3-other", mix, other)
+    with pytest.raises(UserError, match="another checkpoint"):
+        run(phase)
