@@ -5,36 +5,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from smoke_helpers import smoke_spec_text
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("WANDB_MODE", "offline")
-
-
-PROCEDURAL = {}
-
-
-def procedural_records() -> Path:
-    """Verified procedural planning records (the smoke mixture's synth:// source), generated once per session."""
-    if "dir" not in PROCEDURAL:
-        import tempfile
-
-        from datakit.synth.procedural import generate
-
-        d = Path(tempfile.mkdtemp(prefix="procedural-"))
-        generate(d, count=200, seed=1234, progress=False)
-        PROCEDURAL["dir"] = d
-    return PROCEDURAL["dir"]
-
-
-def smoke_spec_text(out: Path, tokenizer: Path, extra_sources: str = "") -> str:
-    """mixtures/smoke.toml with output, tokenizer and the procedural records moved under test folders."""
-    text = (ROOT / "mixtures" / "smoke.toml").read_text()
-    text = text.replace('uri = "synth://data/synth/procedural"', f'uri = "synth://{procedural_records()}"')
-    text = text.replace('output = "data/mixtures/smoke"', f'output = "{out}"')
-    text = text.replace('tokenizer = "tokenizers/smoke-4k/tokenizer.json"', f'tokenizer = "{tokenizer}"')
-    return text + extra_sources
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +34,3 @@ def smoke_spec(tmp_path, smoke_tokenizer) -> Path:
     p.write_text(smoke_spec_text(tmp_path / "mix", smoke_tokenizer))
     return p
 
-
-def run_cli(*args, cwd=None, timeout=600):
-    import subprocess
-
-    return subprocess.run([sys.executable, "-m", "datakit.cli.main", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)

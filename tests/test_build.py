@@ -19,7 +19,7 @@ from datakit.mix.manifest import load_manifest, read_shard, sha256_file, verify_
 from datakit.mix.pipeline import ExecutorOptions
 from datakit.spec import load_spec
 
-from conftest import run_cli, smoke_spec_text
+from smoke_helpers import run_cli, smoke_spec_text
 
 
 def shard_hashes(folder: Path) -> dict[str, str]:
@@ -70,10 +70,10 @@ def test_all_means_one_epoch_and_weight_means_repetition(built):
     spec, m = built
     fw = m.source("fineweb-edu")
     assert fw.tokens_written == fw.tokens_available and fw.epochs == 1.0
-    g = m.source("gsm8k")
+    g = m.source("planning")
     assert g.tokens_written >= g.tokens_target > g.tokens_available  # the spec asks > 1 epoch
     con = duckdb.connect(str(spec.output / "accounting.duckdb"), read_only=True)
-    epochs = [r[0] for r in con.execute("select distinct epoch from docs where source = 'gsm8k' order by 1").fetchall()]
+    epochs = [r[0] for r in con.execute("select distinct epoch from docs where source = 'planning' order by 1").fetchall()]
     assert epochs[0] == 0 and len(epochs) == int(np.ceil(g.epochs))
 
 
@@ -137,17 +137,17 @@ def test_kill_and_resume_gives_identical_bytes(built, tmp_path):
 
 def test_plan_refuses_past_max_epochs(smoke_spec):
     p = smoke_spec
-    p.write_text(p.read_text().replace('tokens = "80K"', 'tokens = "10B"'))
+    p.write_text(p.read_text().replace('tokens = "12K"', 'tokens = "10B"'))
     spec = load_spec(p)
     plan = plan_mixture(spec, progress=False)
-    g = next(s for s in plan.sources if s.name == "gsm8k")
+    g = next(s for s in plan.sources if s.name == "planning")
     assert g.status == "refused" and g.epochs > 1000
     assert "max_epochs 3" in g.message and "tokens <=" in g.message
     r = run_cli("mix", "plan", p)
-    assert r.returncode == 2 and "gsm8k" in r.stdout and "refused" in r.stdout
+    assert r.returncode == 2 and "planning" in r.stdout and "refused" in r.stdout
     assert "infeasible" in r.stderr
     j = run_cli("mix", "plan", p, "--json")
-    assert json.loads(j.stdout)["refused"] == ["gsm8k"]
+    assert json.loads(j.stdout)["refused"] == ["planning"]
 
 
 def test_plan_and_build_refuse_hub_source_before_download(tmp_path, smoke_tokenizer):
@@ -189,15 +189,17 @@ def test_changing_a_target_reuses_stages_and_changing_a_source_redoes_it(smoke_s
     spec = load_spec(smoke_spec)
     plan_mixture(spec, progress=False)  # prepares and tokenizes every local source
     work = spec.output / ".work"
-    gsm = work / "tokenized" / "gsm8k"
+    gsm = work / "tokenized" / "planning"
     before = {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()}
-    smoke_spec.write_text(smoke_spec.read_text().replace('tokens = "80K"', 'tokens = "60K"'))
+    smoke_spec.write_text(smoke_spec.read_text().replace('tokens = "12K"', 'tokens = "10K"'))
     plan = plan_mixture(load_spec(smoke_spec), progress=False)
     assert {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()} == before  # target change: nothing redone
-    assert next(s for s in plan.sources if s.name == "gsm8k").tokens_target == 60_000
+    assert next(s for s in plan.sources if s.name == "planning").tokens_target == 10_000
     arc_before = (work / "prepared" / "arc").stat().st_mtime_ns
+    planning_prepared = {p.name: p.stat().st_mtime_ns for p in (work / "prepared" / "planning").iterdir()}
     smoke_spec.write_text(smoke_spec.read_text().replace('format = "arc"', 'format = "text"', 1).replace(
         'uri = "samples://allenai__ai2_arc/ARC-Challenge/train-*.parquet"', 'uri = "samples://HuggingFaceTB__finemath/finemath-4plus/train-*.parquet"'))
     plan_mixture(load_spec(smoke_spec), progress=False)
     assert (work / "prepared" / "arc").stat().st_mtime_ns != arc_before  # source changed: redone
-    assert {p.name: p.stat().st_mtime_ns for p in gsm.iterdir()} == before
+    # other sources keep their prepare stage; [curate] is mixture-wide, so curation and tokenization rerun
+    assert {p.name: p.stat().st_mtime_ns for p in (work / "prepared" / "planning").iterdir()} == planning_prepared

@@ -6,7 +6,7 @@ from datakit.mix.build import plan_mixture
 from datakit.mix.plan import make_plan
 from datakit.spec import load_spec, parse_spec
 
-from conftest import ROOT, run_cli
+from smoke_helpers import ROOT, run_cli
 
 
 def test_local_sources_counted_without_tokenizer_as_chars_estimate(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from datakit.accounting.db import connect
 from datakit.mix.manifest import load_manifest
+from datakit.mix.plan import MIXTURE_STEPS
 from datakit.spec.sizes import human
 
 SOURCE_SQL = """
@@ -42,7 +43,7 @@ def curation_rows(output) -> list[dict]:
         output,
         "select source, step, sum(docs_in) docs_in, sum(docs_in) - sum(docs_out) docs_removed, sum(docs_out) docs_out, "
         "sum(tokens_in) tokens_in, sum(tokens_in) - sum(tokens_out) tokens_removed, sum(tokens_out) tokens_out "
-        "from curation_steps group by all order by source, step",
+        "from curation_steps group by source, step order by source, min(\"order\")",
     )
 
 
@@ -83,13 +84,13 @@ def format_curation(rows: list[dict]) -> list[str]:
     out = ["", "## Curation", "", "| source | step | docs in | removed | docs out | tokens in | tokens removed | tokens out | kept docs |", "|" + "---|" * 9]
     for r in rows:
         kept = r["docs_out"] / r["docs_in"] if r["docs_in"] else 0.0
-        flag = " ⚠" if r["docs_in"] and (kept > 0.99 or kept < 0.01) else ""
+        flag = " ⚠" if r["docs_in"] and r["step"] not in MIXTURE_STEPS and (kept > 0.99 or kept < 0.01) else ""
         out.append(
             f"| {r['source']} | {r['step']} | {r['docs_in']:,} | {r['docs_removed']:,} | {r['docs_out']:,} | "
             f"{human(r['tokens_in'] or 0)} | {human(r['tokens_removed'] or 0)} | {human(r['tokens_out'] or 0)} | {kept:.1%}{flag} |"
         )
     out.append("")
-    out.append("⚠ = the step keeps more than 99% or less than 1% of documents: check that it does what you meant.")
+    out.append("⚠ = a filter keeping more than 99% or less than 1% of documents: check that it does what you meant.")
     return out
 
 
@@ -129,6 +130,15 @@ def render_report(output) -> str:
         *format_examples(example_rows(output)),
         *format_curation(curation_rows(output)),
     ]
+    decon = getattr(m, "decontamination", None) or {}
+    if decon:
+        lines += ["", "## Decontamination", "", "| eval set | items | items hit | docs removed | tokens removed |", "|---|---|---|---|---|"]
+        for name, d in decon.items():
+            lines.append(f"| {name} | {d.get('items', 0):,} | {d.get('items_hit', 0):,} | {d.get('docs_removed', 0):,} | {human(d.get('tokens_removed') or 0)} |")
+        examples = [(name, e) for name, d in decon.items() for e in d.get("examples", [])]
+        if examples:
+            lines += ["", "Examples (training document, eval item, shared n-gram):", ""]
+            lines += [f"- `{e['id']}` ({e['source']}) ~ {name} `{e['item']}`: \"{str(e.get('ngram', ''))[:120]}\"" for name, e in examples[:9]]
     reading = [(s.name, getattr(s, "read_stats", None) or {}) for s in m.sources]
     if any(r.get("missing_blob") or r.get("empty_text") or r.get("sampled_out") for _, r in reading):
         lines += ["", "## Reading", "", "| source | docs read | sampled out | blobs hydrated | blobs missing | empty after formatting |", "|---|---|---|---|---|---|"]

@@ -55,7 +55,9 @@ for module_name in EXTENSIONS:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # returns typer's exit code (130 on Ctrl-C) instead of exiting
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -66,13 +68,13 @@ def main() -> None:
         sys.exit(e.exit_code)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # click's usage errors (typer vendors click, so match on the interface)
+        if type(e).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)  # help was printed
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             sys.exit(1)
         raise
 

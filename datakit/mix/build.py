@@ -84,13 +84,17 @@ def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float
         if key in old and old[key] != fp:
             stage, _, name = key.partition("/")
             folders = {
-                "prepare": [work.prepared(name), work.logs("prepare", name)],
+                "prepare": [work.prepared(name), work.logs("prepare", name)],  # + its filter records, below
                 "curate": [work.root / "curated", work.logs("curate"), work.root / "curate"],
                 "tokenize": [work.docinfo(name), work.tokenized(name), work.logs("tokenize", name)],
             }[stage]
             for f in folders:
                 if f.exists():
                     shutil.rmtree(f)
+            if stage == "prepare":
+                from datakit.curate.records import clear_records
+
+                clear_records(work.records, name)
     path.write_text(json.dumps({**old, **new}, indent=1))
 
 
@@ -139,18 +143,36 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
             elif stage == "curate":
                 from datakit.curate import run_curation
 
-                run_curation(
-                    spec.curate, inputs={x.name: work.prepared(x.name) for x in spec.source},
-                    outputs={x.name: work.curated(x.name) for x in spec.source}, work_dir=work.root / "curate",
-                    records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
-                    workers=opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
-                )
+                with P._stderr_to(work.logs("curate") / "stderr.log", enabled=opts.kind == "local" and not P._VERBOSE[0]):
+                    summary = run_curation(
+                        resolve_eval_files(spec.curate), base_dir=Path(spec.path).parent, inputs={x.name: work.prepared(x.name) for x in spec.source},
+                        outputs={x.name: work.curated(x.name) for x in spec.source}, work_dir=work.root / "curate",
+                        records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
+                        workers=opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                    )
+                (work.root / "curation_summary.json").write_text(json.dumps(summary, indent=1, default=str))
             else:
                 src_folder = work.curated(s.name) if spec.curate else work.prepared(s.name)
                 n_files = len(list(src_folder.glob("*.jsonl.gz"))) if src_folder.exists() else 0
                 if n_files == 0:
                     continue  # nothing survived: reported as zero available
                 P.run_stage(P.tokenize_pipeline(spec, s, work, src_folder), n_files, work.logs("tokenize", s.name), opts, f"tokenize-{s.name}")
+
+
+def decontamination_summary(work: P.Work) -> dict:
+    path = work.root / "curation_summary.json"
+    return json.loads(path.read_text()).get("decontamination", {}) if path.exists() else {}
+
+
+def resolve_eval_files(curate):
+    """`samples://...` eval-set files (the demo's) -> paths inside datakit's embedded samples."""
+    if curate.decontaminate is None:
+        return curate
+    from datakit.sources.files import samples_dir
+
+    files = {k: str(samples_dir() / v.removeprefix("samples://")) if v.startswith("samples://") else v
+             for k, v in curate.decontaminate.files.items()}
+    return curate.model_copy(update={"decontaminate": curate.decontaminate.model_copy(update={"files": files})})
 
 
 def read_stats(work: P.Work, source: str) -> dict[str, int]:
@@ -216,8 +238,9 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
     plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
     empty = [s.name for s in plan.sources if not s.tokens_available]
     if empty:
-        raise UserError(f"no documents left after reading and filters for: {', '.join(empty)}", file=spec.path,
-                        field=f"source.{empty[0]}.filters", fix="loosen the filters or check the input files")
+        raise UserError(f"no documents left after reading, filters and curation for: {', '.join(empty)}", file=spec.path,
+                        field=f"source.{empty[0]}", fix="loosen its filters or [curate], or check the input files "
+                        "(`datakit tokens query` cannot help yet: see <output>/.work/records/removed/ for what was removed and why)")
     refuse_if_needed(plan, spec.path)
     from datakit.mix.examples import LAYOUTS, separator_ids
 
@@ -248,7 +271,7 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
         name=spec.mixture.name, seq_len=spec.mixture.seq_len, seed=spec.mixture.seed, spec=spec.raw, spec_sha256=spec.sha256,
         tokenizer=TokenizerInfo(path=spec.mixture.tokenizer, sha256=tok_sha, vocab_size=vocab, token_size_bytes=token_size),
         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit.__version__,
-        build_seconds=round(time.time() - started, 1), notes=plan.notes,
+        build_seconds=round(time.time() - started, 1), notes=plan.notes, decontamination=decontamination_summary(work),
     )
     from datakit.accounting.db import write_accounting
     from datakit.accounting.report import write_report

@@ -176,14 +176,14 @@ def tokenize_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, input_fold
 
     if src.format in PAIR_FORMATS:
         return [
-            JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip"),
+            JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip", add_file_path=False),
             ExpandPairs(src.format),
             DocInfo(str(work.docinfo(src.name))),
             ExampleTokenizer(str(work.tokenized(src.name)), tokenizer_name_or_path=spec.mixture.tokenizer, save_filename=src.name,
                              shuffle_documents=False, save_final_metadata=False, batch_size=1000),
         ]
     return [
-        JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip"),
+        JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip", add_file_path=False),
         DocInfo(str(work.docinfo(src.name))),
         FramedTokenizer(
             str(work.tokenized(src.name)),

@@ -14,7 +14,8 @@ from datakit.sources import catalog
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 from datakit.spec.sizes import human
 
-CHARS_PER_TOKEN = 4.0  # only for the estimate before a tokenizer exists; labelled as such
+CHARS_PER_TOKEN = 4.0
+MIXTURE_STEPS = {"exact_dedup", "minhash_dedup", "decontaminate"}  # [curate] steps; the rest are per-source filters  # only for the estimate before a tokenizer exists; labelled as such
 
 
 @dataclass
@@ -114,6 +115,8 @@ def make_plan(spec: MixtureSpec, counted: dict[str, tuple[int, int, str]] | None
             )
         for f in r.filters:
             kept = f.get("kept_docs_frac")
+            if f.get("step") in MIXTURE_STEPS:
+                continue  # dedup/decontamination keeping everything of a clean source is the expected outcome
             if kept is not None and (kept > 0.99 or kept < 0.01):
                 notes.append(f"{r.name}: filter {f['step']!r} keeps {kept:.1%} of documents: it "
                              + ("does almost nothing; check its threshold" if kept > 0.99 else "removes almost everything"))

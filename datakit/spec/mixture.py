@@ -249,14 +249,6 @@ def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
 
 def validate_curate(curate: dict, path: str) -> Any:
     """Validate [curate] with the curation module's own model (it owns those fields)."""
-    try:
-        from datakit.curate.spec import CurateSpec
-    except ImportError:  # curation not installed in this build
-        raise UserError("[curate] is not supported by this datakit build", file=path, field="curate", fix="remove the [curate] table") from None
-    try:
-        return CurateSpec.model_validate(curate)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = "curate." + ".".join(str(x) for x in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise UserError(msg, file=path, field=field, fix=_FIXES.get(err["type"], "see docs/curation.md")) from None
+    from datakit.curate.spec import CurateSpec
+
+    return CurateSpec.from_toml(curate, file=path)

@@ -8,7 +8,7 @@ import random
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import doc, random_text, read_docs, write_docs
+from curate_helpers import doc, random_text, read_docs, write_docs
 
 from datakit.curate import CurateSpec, load_removed, run_curation
 from datakit.errors import UserError

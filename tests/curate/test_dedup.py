@@ -5,7 +5,7 @@ the worker count."""
 import random
 
 import pytest
-from conftest import doc, edit_words, random_text, read_docs, write_docs
+from curate_helpers import doc, edit_words, random_text, read_docs, write_docs
 from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
 
 from datakit.curate import CurateSpec, load_removed, run_curation

@@ -6,7 +6,7 @@ import random
 
 import duckdb
 import pytest
-from conftest import doc, random_text, read_docs, run_local, write_docs
+from curate_helpers import doc, random_text, read_docs, run_local, write_docs
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 from tokenizers import Tokenizer

@@ -4,7 +4,7 @@ test builds and saves), feeding an `int_score` filter in the same list."""
 import random
 
 import pytest
-from conftest import VOCAB, doc, random_text, read_docs, run_local, write_docs
+from curate_helpers import VOCAB, doc, random_text, read_docs, run_local, write_docs
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -25,7 +25,8 @@ def _fast_spec(tmp_path: Path, **planning: object) -> Path:
     settings = {"max_tokens": 400, "timeout_s": 2.0, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "concurrency": 8, **planning}
     text = REAL_SPEC.read_text()
     body = "\n".join(f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false") for k, v in settings.items())
-    text = re.sub(r"(?m)^max_tokens = .*$|^concurrency = .*$", "", text)
+    for key in settings:  # drop the committed value of every overridden [planning] key
+        text = re.sub(rf"(?m)^{key} = .*$", "", text)
     text = text.replace("[planning]\n", "[planning]\n" + body + "\n", 1)
     path = tmp_path / "planning.toml"
     path.write_text(text)

@@ -67,20 +67,24 @@ def open_mixture(folder: str | os.PathLike, *, verify: bool = True) -> Manifest:
 
 
 def _load_source(folder: Path, manifest: Manifest, index: int, dp_rank: int, dp_world_size: int) -> _Source:
+    """This rank's documents of one source: global documents r, r+W, r+2W, ... (only those are
+    indexed, so host memory per rank is 1/W of the source's index)."""
     src = manifest.sources[index]
     tokens, losses, shard_ids, starts, ends = [], [], [], [], []
+    first_doc = 0  # global index of the shard's first document within the source
     for k, shard in enumerate(src.shards):
         toks, doc_ends, loss = read_shard(folder / shard.path, manifest.tokenizer.token_size_bytes)
         tokens.append(toks)
         losses.append(loss)
         doc_ends = doc_ends.astype(np.int64)
-        shard_ids.append(np.full(len(doc_ends), k, dtype=np.int32))
-        starts.append(np.concatenate([[0], doc_ends[:-1]]).astype(np.int64))
-        ends.append(doc_ends)
+        mine = np.arange((dp_rank - first_doc) % dp_world_size, len(doc_ends), dp_world_size)
+        doc_starts = np.concatenate([[0], doc_ends[:-1]])
+        shard_ids.append(np.full(len(mine), k, dtype=np.int32))
+        starts.append(doc_starts[mine])
+        ends.append(doc_ends[mine])
+        first_doc += len(doc_ends)
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    shard_of, start_of, end_of = cat(shard_ids, np.int32), cat(starts, np.int64), cat(ends, np.int64)
-    mine = slice(dp_rank, None, dp_world_size)  # rank r reads documents r, r+W, r+2W, ...
-    return _Source(src.name, src.weight, tokens, losses, shard_of[mine], start_of[mine], end_of[mine])
+    return _Source(src.name, src.weight, tokens, losses, cat(shard_ids, np.int32), cat(starts, np.int64), cat(ends, np.int64))
 
 
 class MixtureDataset(IterableDataset, Stateful):

@@ -290,3 +290,31 @@ def tiny_titan(vocab: int, seed: int = 0):
     with torch.no_grad():
         model.init_weights(buffer_device=None)
     return model
+
+
+@pytest.mark.parametrize("loss", ["sft_dpo", "orpo", "sft", "dpo"])
+def test_micro_batches_with_global_counts_sum_to_the_whole_batch_loss(loss):
+    """What PrefsTrainer does under gradient accumulation / data parallelism: each micro-batch divides its
+    sums by the step's global SFT-token and pair counts; the sum over micro-batches is the whole batch's loss."""
+    torch.manual_seed(0)
+    B, T, V = 8, 6, 9
+    logits = torch.randn(B, T, V, requires_grad=True)
+    labels = torch.randint(0, V, (B, T))
+    labels[:, :2] = IGNORE_INDEX
+    labels[0, 2:4] = IGNORE_INDEX  # rows with different numbers of targets
+    role = torch.tensor([ROLE_SFT, ROLE_CHOSEN, ROLE_REJECTED, ROLE_SFT, ROLE_CHOSEN, ROLE_REJECTED, ROLE_CHOSEN, ROLE_REJECTED])
+    ref = -10 * torch.rand(B)
+    cfg = LossConfig(loss=loss)
+    sums, n = sequence_logps(logits, labels)
+    whole, _ = preference_loss(sums, n, role, ref, cfg)
+    g_whole = torch.autograd.grad(whole, logits)[0]
+    sft_rows = (role == ROLE_SFT) | (role == ROLE_CHOSEN)
+    sft_tokens, n_pairs = (n * sft_rows).sum(), (role == ROLE_CHOSEN).sum()
+    parts = []
+    for rows in (slice(0, 3), slice(3, 6), slice(6, 8)):  # 3 micro-batches, pairs whole
+        s, k = sequence_logps(logits[rows], labels[rows])
+        part, _ = preference_loss(s, k, role[rows], ref[rows], cfg, sft_tokens=sft_tokens, n_pairs=n_pairs)
+        parts.append(part)
+    total = sum(parts)
+    torch.testing.assert_close(total, whole)
+    torch.testing.assert_close(torch.autograd.grad(total, logits)[0], g_whole)

@@ -44,7 +44,9 @@ def scored(prefs_mixture, tmp_path_factory):  # noqa: F811
     ckpt = root / "ckpt" / "step-10"
     ckpt.mkdir(parents=True)
     torch.save(model.state_dict(), ckpt / "model.pt")
-    meta = compute_refscores(titan_forward(model), mix, checkpoint=ckpt, rope=ROPE, batch_pairs=3, progress=False)
+    model._skip_lm_head = True  # as `titan refscore` runs it: only completion positions reach the LM head
+    meta = compute_refscores(titan_forward(model), mix, checkpoint=ckpt, rope=ROPE, batch_pairs=3, progress=False, lm_head=model.lm_head)
+    model._skip_lm_head = False
     return mix, model, ckpt, meta
 
 
@@ -93,6 +95,14 @@ def test_rows_carry_reference_logps_and_dpo_starts_at_log2(scored):
     assert abs(float(m["reward_chosen"])) < 1e-4
 
 
+def test_dpo_loss_reads_pairs_only(scored):
+    """loss = "dpo": SFT and plain-document rows would add nothing to the loss, so none are read."""
+    mix, _, ckpt, _ = scored
+    rows = list(PairDataset(mix, seq_len=SEQ, batch_rows=2, loss="dpo", reference=expected_reference(ckpt, ROPE), infinite=False))
+    roles = [int(x["role"]) for x, _ in rows]
+    assert roles == [ROLE_CHOSEN, ROLE_REJECTED] * (len(source_docs(mix, "dpo")) // 2)
+
+
 def test_reference_from_another_checkpoint_tokenizer_rope_or_data_is_refused(scored, tmp_path):
     mix, model, ckpt, _ = scored
     m = load_manifest(mix)
@@ -123,3 +133,33 @@ def test_reference_from_another_checkpoint_tokenizer_rope_or_data_is_refused(sco
     refscore_files(bad, "dpo")[1].unlink()  # an interrupted refscore run leaves no metadata: missing
     with pytest.raises(UserError, match="no reference log-probs"):
         load_refscores(bad, m, "dpo")
+
+
+def test_interrupted_refscore_resumes_where_it_stopped_and_a_rerun_skips_done_sources(scored, tmp_path):
+    import shutil
+
+    mix, model, ckpt, _ = scored
+    m = copy_mixture(mix, tmp_path / "mix")
+    shutil.rmtree(m / "refscore")
+    forward, pairs_run = titan_forward(model), []
+
+    def counting(inputs, positions, fail_at=None):
+        pairs_run.append(inputs.shape[0] // 2)
+        if fail_at is not None and len(pairs_run) == fail_at:
+            raise KeyboardInterrupt  # the user stops it, or the machine goes away
+        return forward(inputs, positions)
+
+    kw = dict(checkpoint=ckpt, rope=ROPE, batch_pairs=3, progress=False, save_every_s=0)
+    with pytest.raises(KeyboardInterrupt):
+        compute_refscores(lambda x, p: counting(x, p, fail_at=3), m, **kw)
+    assert not refscore_files(m, "dpo")[1].exists()  # nothing half-written looks complete
+    pairs_run.clear()
+    compute_refscores(counting, m, **kw)
+    n_pairs = len(source_docs(m, "dpo")) // 2
+    assert sum(pairs_run) == n_pairs - 6  # the two finished batches are not recomputed
+    got, want = load_refscores(m, load_manifest(m), "dpo"), load_refscores(mix, load_manifest(mix), "dpo")
+    np.testing.assert_allclose(got[0], want[0], atol=1e-4)
+    np.testing.assert_allclose(got[1], want[1], atol=1e-4)
+    pairs_run.clear()
+    compute_refscores(counting, m, **kw)
+    assert pairs_run == []  # already scored with this checkpoint, tokenizer, data and RoPE

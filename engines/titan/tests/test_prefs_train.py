@@ -169,3 +169,17 @@ def test_reference_from_another_checkpoint_is_refused_before_training(trained, t
     phase = write_phase(tmp_path, "p3-other", mix, other)
     with pytest.raises(UserError, match="another checkpoint"):
         run(phase)
+
+
+def test_cli_prints_a_user_error_without_traceback(prefs_mixture, tmp_path):  # noqa: F811
+    """`titan run` on a phase-3 file without reference log-probs: exit 2, one line that says what to run."""
+    import subprocess
+    import sys
+
+    phase2 = seed_checkpoint(tmp_path / "phase2", load_manifest(prefs_mixture).tokenizer.vocab_size)
+    phase = write_phase(tmp_path, "p3-cli", prefs_mixture, phase2)
+    r = subprocess.run([sys.executable, "-m", "datakit_titan.prefs.cli", "run", str(phase), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+    assert "no reference log-probs for DPO source 'dpo'" in r.stderr and f"titan refscore {phase}" in r.stderr

@@ -63,14 +63,16 @@ def refscore_phase(path: str | Path, *, device: str = "cuda", batch_pairs: int =
     check_phase(phase, device="cpu")  # mixture complete and intact, vocab, init_from exists
     ref = reference_for(phase)
     model = load_reference_model(phase, Path(ref["checkpoint"]), device)
+    model._skip_lm_head = True  # project completion positions only, as the trainer does
     return compute_refscores(titan_forward(model), phase.phase.mixture, checkpoint=ref["checkpoint"], checkpoint_sha=ref["checkpoint_sha256"],
-                             rope=ref["rope"], batch_pairs=batch_pairs, device=device, progress=progress)
+                             rope=ref["rope"], batch_pairs=batch_pairs, device=device, progress=progress, lm_head=model.lm_head)
 
 
 def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, max_steps: int | None = None,
-                    extra: list[str] | None = None, stdout=None) -> PrefsPhase:
+                    extra: list[str] | None = None, stdout=None, wandb: str | None = None) -> PrefsPhase:
     """Check a phase-3 phase (mixture, vocab, init_from, seq_len, reference log-probs), then run it
-    with TorchTitan (torchrun when nproc > 1). Rerunning resumes from the newest checkpoint."""
+    with TorchTitan (torchrun when nproc > 1). Rerunning resumes from the newest checkpoint.
+    wandb: offline | online | off, overriding the phase's metrics.wandb."""
     from datakit_titan.prefs.config_registry import ENV_REFERENCE, reference_for
     from datakit_titan.prefs.pairs import PairDataset
     from datakit_titan.validate import check_phase
@@ -85,6 +87,10 @@ def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, m
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
           f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nproc} -> {phase.phase.output}", file=out)
     env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1", **({ENV_REFERENCE: json.dumps(ref)} if ref else {}))
+    if wandb:
+        if wandb not in ("offline", "online", "off"):
+            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
+        env["DATAKIT_TITAN_WANDB"] = wandb  # read by datakit_titan.config_registry.wandb_mode
     args = [str(phase.path), "--device", device] + (["--steps", str(max_steps)] if max_steps is not None else []) + (["--", *extra] if extra else [])
     prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else [sys.executable]
     rc = subprocess.run([*prefix, "-m", "datakit_titan.prefs.train", *args], env=env, stdout=stdout,
@@ -119,12 +125,13 @@ def run(
     device: str = typer.Option("cuda", help="cuda, or cpu for the smoke mode"),
     nproc: int = typer.Option(1, help="GPUs on this node (> 1: torchrun, FSDP2 data parallel)"),
     steps: int = typer.Option(None, help="stop after this global step"),
+    wandb: str = typer.Option(None, help="offline | online | off (default: the phase's metrics.wandb)"),
 ):
     """Train an SFT / DPO / ORPO phase (checks data, reference log-probs and init_from first).
 
     Example: titan run engines/titan/phases/smoke_sft_dpo.toml --device cpu
     """
-    p = run_prefs_phase(phase, device=device, nproc=nproc, max_steps=steps)
+    p = run_prefs_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
 
 

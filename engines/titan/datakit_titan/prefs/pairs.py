@@ -135,9 +135,11 @@ class PairDataset(IterableDataset, Stateful):
         where = phase_file or str(self.folder / "manifest.json")
         self.pairs = loss in NEEDS_PAIRS
         all_sources = [read_source(self.folder, self.manifest, i) for i in range(len(self.manifest.sources))]
-        self.sources = [s for s in all_sources if len(s.start)]
-        self.source_index = [i for i, s in enumerate(all_sources) if len(s.start)]
-        if self.pairs and not any(s.layout == "dpo_pairs" for s in self.sources):
+        # loss = "dpo" trains on pairs only: SFT and plain rows would cost compute and add nothing
+        keep = [len(s.start) > 0 and (loss != "dpo" or s.layout == "dpo_pairs") for s in all_sources]
+        self.sources = [s for s, k in zip(all_sources, keep) if k]
+        self.source_index = [i for i, k in enumerate(keep) if k]
+        if self.pairs and not any(s.layout == "dpo_pairs" for s in self.sources) or not self.sources:
             raise UserError(f"loss {loss!r} needs DPO pairs but the mixture has no `dpo` source", file=where, field="phase.loss",
                             fix="add a source with format = \"dpo\" to the mixture, or use loss = \"sft\"")
         if self.pairs and batch_rows < 2:

@@ -109,3 +109,13 @@ def load_prefs_phase(path: str | Path) -> PrefsPhase:
         raise UserError(f"loss {phase.phase.loss!r} needs a reference model: the checkpoint this phase starts from", file=path,
                         field="phase.init_from", fix="set init_from to phase 2's output folder, e.g. \"outputs/midtrain\"")
     return phase
+
+
+def is_prefs_phase(path: str | Path) -> bool:
+    """Whether a phase file is a phase-3 one (its [phase] loss is sft_dpo / sft / dpo / orpo): the
+    `titan run` dispatch. Unreadable files answer False and fail in the regular loader."""
+    try:
+        loss = tomllib.loads(Path(path).read_text()).get("phase", {}).get("loss", "lm")
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    return loss in ("sft_dpo", "sft", "dpo", "orpo")

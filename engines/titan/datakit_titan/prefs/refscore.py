@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 
 from datakit.errors import UserError
 from datakit.mix.manifest import Manifest, SourceEntry, load_manifest
-from datakit_titan.prefs.loss import sequence_logps
+from datakit_titan.prefs.loss import sequence_logps, sequence_logps_from_hidden
 from datakit_titan.prefs.pairs import example_row, layout_of, read_source
 
 REFSCORE_DIR = "refscore"
@@ -83,7 +84,8 @@ def expected_reference(checkpoint: str | os.PathLike, rope: dict | None = None) 
 
 def titan_forward(model: torch.nn.Module) -> Forward:
     """A TorchTitan decoder as a Forward: block-causal masks from positions (one example per row, the
-    padding its own document)."""
+    padding its own document). With `model._skip_lm_head = True` it returns the final hidden states
+    (then pass `lm_head=model.lm_head` to `compute_refscores`)."""
 
     def forward(inputs: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         return model(inputs, attention_masks=model.get_attention_masks(positions=positions), positions=positions)
@@ -106,13 +108,21 @@ def compute_refscores(
     device: str | torch.device = "cpu",
     manifest: Manifest | None = None,
     progress: bool = True,
+    lm_head: torch.nn.Module | None = None,
+    save_every_s: float = 300.0,
 ) -> dict[str, dict]:
     """Run `forward` (the reference model) once over every DPO pair of the mixture and store the
     sequence log-probs of chosen and rejected completions under `<folder>/refscore/`.
 
     checkpoint: where the reference weights came from (recorded; hashed unless checkpoint_sha is given;
     None for an in-memory model, recorded as such). rope: the RoPE settings the model ran with.
-    batch_pairs: pairs per forward (2 rows each). Returns, per source, the metadata written.
+    batch_pairs: pairs per forward (2 rows each). lm_head: when given, `forward` returns hidden states and
+    only completion positions are projected (as in training: at 8192 context the full logits of a batch
+    would not fit). Returns, per source, the metadata written.
+
+    Resumable: progress is saved to `<source>.partial.npz` every `save_every_s` seconds, and a rerun with
+    the same checkpoint, tokenizer, data and RoPE continues from there; a source already scored with them
+    is skipped.
     """
     folder = Path(folder)
     manifest = manifest or load_manifest(folder)
@@ -123,26 +133,52 @@ def compute_refscores(
             continue
         src = read_source(folder, manifest, i)
         n_pairs = len(src.start) // 2
+        identity = {"checkpoint_sha256": sha, "tokenizer_sha256": manifest.tokenizer.sha256, "spec_sha256": manifest.spec_sha256,
+                    "data_sha256": source_data_sha256(entry), "rope": rope or {}, "n_pairs": n_pairs}
+        npz, meta_path = refscore_files(folder, entry.name)
+        if meta_path.exists() and npz.exists():
+            old = json.loads(meta_path.read_text())
+            if all(old.get(k) == v for k, v in identity.items()):
+                written[entry.name] = old  # already scored with this checkpoint, tokenizer, data and RoPE
+                continue
+        npz.parent.mkdir(parents=True, exist_ok=True)
+        partial = npz.with_name(f"{entry.name}.partial.npz")
+        key = json.dumps(identity, sort_keys=True)
         out = {k: np.zeros(n_pairs, np.float64) for k in ("chosen_logps", "rejected_logps")}
         counts = {k: np.zeros(n_pairs, np.int64) for k in ("chosen_n_tokens", "rejected_n_tokens")}
-        bar = tqdm(total=n_pairs, desc=f"refscore {entry.name}", unit="pair", disable=not progress)
+        start = 0
+        if partial.exists():
+            with np.load(partial) as z:
+                if str(z["identity"]) == key:  # the same reference and data: continue where it stopped
+                    start = int(z["done"])
+                    out = {k: np.array(z[k]) for k in out}
+                    counts = {k: np.array(z[k]) for k in counts}
+
+        def save_partial(done: int) -> None:
+            tmp = partial.with_name(f"{entry.name}.partial.tmp.npz")
+            np.savez(tmp, identity=key, done=done, **out, **counts)
+            os.replace(tmp, partial)
+
+        bar = tqdm(total=n_pairs, initial=start, desc=f"refscore {entry.name}", unit="pair", disable=not progress)
+        last_save = time.monotonic()
         with torch.no_grad():
-            for a in range(0, n_pairs, batch_pairs):
+            for a in range(start, n_pairs, batch_pairs):
                 pairs = range(a, min(a + batch_pairs, n_pairs))
                 docs = [d for p in pairs for d in _pair_rows(src, p)]
                 width = max(len(t) for t, _ in docs) - 1
                 rows = [example_row(t, lm, width, manifest.tokenizer.pad_id) for t, lm in docs]
                 inputs, labels, positions = (torch.from_numpy(np.stack(x)).to(device) for x in zip(*rows))
-                logits = forward(inputs, positions)
-                sums, n = sequence_logps(logits, labels)
+                out_bt = forward(inputs, positions)
+                sums, n = sequence_logps_from_hidden(out_bt, lm_head, labels) if lm_head is not None else sequence_logps(out_bt, labels)
                 sums, n = sums.double().cpu().numpy(), n.cpu().numpy()
                 idx = np.fromiter(pairs, np.int64)
                 out["chosen_logps"][idx], out["rejected_logps"][idx] = sums[0::2], sums[1::2]
                 counts["chosen_n_tokens"][idx], counts["rejected_n_tokens"][idx] = n[0::2], n[1::2]
                 bar.update(len(idx))
+                if time.monotonic() - last_save >= save_every_s:
+                    save_partial(int(idx[-1]) + 1)
+                    last_save = time.monotonic()
         bar.close()
-        npz, meta_path = refscore_files(folder, entry.name)
-        npz.parent.mkdir(parents=True, exist_ok=True)
         meta_path.unlink(missing_ok=True)  # the old metadata no longer describes what is being written
         tmp = npz.with_name(npz.stem + ".tmp.npz")
         np.savez(tmp, **out, **counts)
@@ -150,20 +186,16 @@ def compute_refscores(
         meta = {
             "format": FORMAT,
             "source": entry.name,
-            "n_pairs": n_pairs,
             "checkpoint": str(checkpoint) if checkpoint is not None else None,
-            "checkpoint_sha256": sha,
             "checkpoint_step": checkpoint_step(checkpoint) if checkpoint is not None else None,
-            "tokenizer_sha256": manifest.tokenizer.sha256,
-            "spec_sha256": manifest.spec_sha256,
-            "data_sha256": source_data_sha256(entry),
+            **identity,
             "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
-            "rope": rope or {},
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         tmp = meta_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=2))
         os.replace(tmp, meta_path)
+        partial.unlink(missing_ok=True)
         written[entry.name] = meta
     return written
 

@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "WORLD_SIZE" not in os.environ:  # one process without torchrun
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
-    if phase.metrics.wandb == "offline":
-        os.environ.setdefault("WANDB_MODE", "offline")
+    wandb = reg.wandb_mode(phase) if hasattr(reg, "wandb_mode") else phase.metrics.wandb
+    if wandb == "offline":
+        os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_PROJECT", phase.metrics.project)
     os.environ.setdefault("WANDB_RUN_NAME", phase.phase.name)
     os.environ.update({reg.ENV_PHASE: str(phase.path), reg.ENV_DEVICE: args.device, reg.ENV_STAGE: "0"})
