@@ -203,3 +203,29 @@ def test_changing_a_target_reuses_stages_and_changing_a_source_redoes_it(smoke_s
     assert (work / "prepared" / "arc").stat().st_mtime_ns != arc_before  # source changed: redone
     # other sources keep their prepare stage; [curate] is mixture-wide, so curation and tokenization rerun
     assert {p.name: p.stat().st_mtime_ns for p in (work / "prepared" / "planning").iterdir()} == planning_prepared
+
+
+@pytest.mark.slow
+def test_one_pass_and_two_stage_builds_write_the_same_bytes(tmp_path, smoke_tokenizer):
+    """Without [curate] the build reads and tokenizes in one pass; after a plan made before the tokenizer
+    existed it tokenizes the prepared documents instead. Both must give the same shards."""
+    import re
+
+    def spec_at(name: str, tokenizer: Path) -> Path:
+        text = smoke_spec_text(tmp_path / name, tokenizer)
+        text = re.sub(r"\n\[curate\].*?\n\n\[\[source\]\]", "\n\n[[source]]", text, flags=re.S)
+        p = tmp_path / f"{name}.toml"
+        p.write_text(text)
+        return p
+
+    one = load_spec(spec_at("one", smoke_tokenizer))
+    assert one.curate is None
+    build_mixture(one, progress=False)
+    late_tok = tmp_path / "late" / "tokenizer.json"
+    two = load_spec(spec_at("two", late_tok))
+    assert plan_mixture(two, progress=False).sources[0].basis.startswith("chars/4")  # prepared, no tokenizer yet
+    late_tok.parent.mkdir()
+    late_tok.write_bytes(smoke_tokenizer.read_bytes())
+    build_mixture(two, progress=False)
+    assert (tmp_path / "two" / ".work" / "prepared" / "gsm8k").exists()
+    assert shard_hashes(tmp_path / "one") == shard_hashes(tmp_path / "two")

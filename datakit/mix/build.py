@@ -130,16 +130,27 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
     refresh_stale_stages(spec, work, rates, sha256_file(tok) if tokenize and tok.exists() else None)
     for s in spec.source:
         P.filter_steps(spec, s, columns[s.name], work)
-    stages = [("prepare", s) for s in spec.source] + ([("curate", None)] if spec.curate else []) + ([("tokenize", s) for s in spec.source] if tokenize else [])
+    def prepared_already(s: SourceSpec) -> bool:
+        return P.stage_done(work.logs("prepare", s.name), P.reader_step(spec, s, P.local_files(spec, s))[1])
+
+    # Without [curate] no stage needs the intermediate documents: read and tokenize in one pass ("fused"),
+    # unless an earlier `mix plan` (before the tokenizer existed) already prepared them.
+    fused = {s.name for s in spec.source if tokenize and not spec.curate and not prepared_already(s)}
+    stages = (
+        [("fused" if s.name in fused else "prepare", s) for s in spec.source]
+        + ([("curate", None)] if spec.curate else [])
+        + ([("tokenize", s) for s in spec.source if s.name not in fused] if tokenize else [])
+    )
     bar = tqdm(stages, desc="build", unit="stage", disable=not progress)
-    tasks_of: dict[str, int] = {}
     for stage, s in bar:
         bar.set_postfix_str(f"{stage} {s.name if s else 'all sources'}")
         with disk_errors(spec.output):
             if stage == "prepare":
                 steps, tasks = P.prepare_pipeline(spec, s, work, columns=columns[s.name], sample_rate=rates[s.name])
-                tasks_of[s.name] = tasks
                 P.run_stage(steps, tasks, work.logs("prepare", s.name), opts, f"prepare-{s.name}")
+            elif stage == "fused":
+                steps, tasks = P.fused_pipeline(spec, s, work, columns=columns[s.name], sample_rate=rates[s.name])
+                P.run_stage(steps, tasks, work.logs("tokenize", s.name), opts, f"read-tokenize-{s.name}")
             elif stage == "curate":
                 from datakit.curate import run_curation
 
@@ -178,6 +189,8 @@ def resolve_eval_files(curate):
 def read_stats(work: P.Work, source: str) -> dict[str, int]:
     """Counters from datatrove's stats of the prepare stage: docs read, blobs hydrated/missing, empty texts, sampled out."""
     path = work.logs("prepare", source) / "stats.json"
+    if not path.exists():  # read and tokenized in one pass
+        path = work.logs("tokenize", source) / "stats.json"
     if not path.exists():
         return {}
     out: dict[str, int] = {}

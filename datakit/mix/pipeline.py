@@ -153,9 +153,8 @@ def reader_step(spec: MixtureSpec, src: SourceSpec, files: LocalFiles | None):
     return reader, min(src.tasks or len(files.files), len(files.files))
 
 
-def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
-    from datatrove.pipeline.writers import JsonlWriter
-
+def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
+    """read -> [hash-sample] -> [hydrate] -> format -> per-source filters; returns (steps, tasks)."""
     reader, tasks = reader_step(spec, src, local_files(spec, src))
     steps: list = [reader]
     if sample_rate < 1.0:
@@ -165,35 +164,40 @@ def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns:
         steps.append(Hydrate(blob_url(h.url), h.id_column, h.encoding_column, h.storage_options, h.cache_dir or str(work.blobs)))
     steps.append(Format(src.format, src.name, spec.path))
     steps.extend(filter_steps(spec, src, columns, work))
+    return steps, tasks
+
+
+def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
+    """The source's documents, formatted and filtered, materialised as jsonl.gz (input of mixture-wide curation)."""
+    from datatrove.pipeline.writers import JsonlWriter
+
+    steps, tasks = source_steps(spec, src, work, columns=columns, sample_rate=sample_rate)
     steps.append(JsonlWriter(str(work.prepared(src.name)), output_filename="${rank}.jsonl.gz", compression="gzip"))
     return steps, tasks
 
 
-def tokenize_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, input_folder: Path):
-    from datatrove.pipeline.readers import JsonlReader
-
+def tokenize_steps(spec: MixtureSpec, src: SourceSpec, work: Work) -> list:
+    """doc info + tokenizer (`<s> text </s>`, or prompt/completion examples with loss masks for sft/dpo)."""
     from datakit.mix.examples import PAIR_FORMATS, ExampleTokenizer, ExpandPairs
 
+    kwargs = dict(tokenizer_name_or_path=spec.mixture.tokenizer, save_filename=src.name, shuffle_documents=False,
+                  save_final_metadata=False, batch_size=1000)
     if src.format in PAIR_FORMATS:
-        return [
-            JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip", add_file_path=False),
-            ExpandPairs(src.format),
-            DocInfo(str(work.docinfo(src.name))),
-            ExampleTokenizer(str(work.tokenized(src.name)), tokenizer_name_or_path=spec.mixture.tokenizer, save_filename=src.name,
-                             shuffle_documents=False, save_final_metadata=False, batch_size=1000),
-        ]
-    return [
-        JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip", add_file_path=False),
-        DocInfo(str(work.docinfo(src.name))),
-        FramedTokenizer(
-            str(work.tokenized(src.name)),
-            tokenizer_name_or_path=spec.mixture.tokenizer,
-            save_filename=src.name,
-            shuffle_documents=False,
-            save_final_metadata=False,
-            batch_size=1000,
-        ),
-    ]
+        return [ExpandPairs(src.format), DocInfo(str(work.docinfo(src.name))), ExampleTokenizer(str(work.tokenized(src.name)), **kwargs)]
+    return [DocInfo(str(work.docinfo(src.name))), FramedTokenizer(str(work.tokenized(src.name)), **kwargs)]
+
+
+def tokenize_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, input_folder: Path) -> list:
+    from datatrove.pipeline.readers import JsonlReader
+
+    reader = JsonlReader(str(input_folder), glob_pattern="*.jsonl.gz", compression="gzip", add_file_path=False)
+    return [reader, *tokenize_steps(spec, src, work)]
+
+
+def fused_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
+    """Without [curate] nothing needs the intermediate documents: read -> ... -> filters -> tokenize in one pass."""
+    steps, tasks = source_steps(spec, src, work, columns=columns, sample_rate=sample_rate)
+    return [*steps, *tokenize_steps(spec, src, work)], tasks
 
 
 def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptions, name: str, depends=None):
