@@ -2,6 +2,8 @@
 
 1. procedural planning records (free, verified)   2. tokenizer   3. mixture build (+ plan)
 4. token report                                   5. a few real TorchTitan training steps on CPU
+6. phase 3: SFT + DPO sets from the procedural records, a long-context mixture, reference log-probs,
+   and a few SFT + DPO training steps
 """
 
 from __future__ import annotations
@@ -15,6 +17,19 @@ import typer
 
 SMOKE_SPEC = Path("mixtures/smoke.toml")
 SMOKE_PHASE = Path("engines/titan/phases/smoke.toml")
+PHASE3_SPEC = Path("mixtures/smoke_sft_dpo.toml")
+PHASE3_PHASE = Path("engines/titan/phases/smoke_sft_dpo.toml")
+PHASE3_RECORDS = Path("data/synth/procedural-easy")
+
+
+def _stale_demo_output(spec) -> None:
+    """The demo owns its outputs: a build of an older version of the demo spec is replaced, not refused."""
+    manifest = spec.output / "manifest.json"
+    if manifest.exists():
+        import json
+
+        if json.loads(manifest.read_text()).get("spec_sha256") != spec.sha256:
+            shutil.rmtree(spec.output)
 
 
 def _step(title: str) -> None:
@@ -32,14 +47,14 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
     spec = load_spec(SMOKE_SPEC)
     synth = [s for s in spec.source if s.scheme == "synth"]
     if synth:
-        _step("1/5 procedural planning records (verified by code, no API key)")
+        _step("1/6 procedural planning records (verified by code, no API key)")
         from datakit.synth.procedural import generate
 
         for s in synth:
             r = generate(Path(s.location), count=300, seed=spec.mixture.seed)
             per = ", ".join(f"{k} {v}" for k, v in r["per_domain"].items())
             typer.echo(f"{s.location}: {r['records_written']} new verified records ({r['records_skipped_existing']} already there): {per}")
-    _step("2/5 tokenizer")
+    _step("2/6 tokenizer")
     if Path(spec.mixture.tokenizer).exists():
         typer.echo(f"{spec.mixture.tokenizer} exists: reusing it")
     else:
@@ -49,22 +64,53 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         stats: dict = {}
         r = train_tokenizer(spec_sample(spec, spec.tokenizer_train.sample_bytes, stats), spec.mixture.tokenizer, spec.mixture.vocab_size)
         typer.echo(f"wrote {r['path']} (vocab {r['vocab_size']:,}) from {human(sum(stats.values()), 'B')} of text")
-    _step(f"3/5 datakit mix build {SMOKE_SPEC} --workers {workers}")
+    _step(f"3/6 datakit mix build {SMOKE_SPEC} --workers {workers}")
+    _stale_demo_output(spec)
     m = build_mixture(spec, ExecutorOptions(workers=workers))
     from datakit.mix.plan import make_plan
 
     typer.echo(format_plan(make_plan(spec, {s.name: (s.docs_available, s.tokens_available, "counted") for s in m.sources})))
-    _step(f"4/5 datakit tokens report {spec.output}")
+    _step(f"4/6 datakit tokens report {spec.output}")
     typer.echo(render_report(spec.output))
-    _step(f"5/5 titan run {SMOKE_PHASE} --device cpu")
+    _step(f"5/6 titan run {SMOKE_PHASE} --device cpu")
     titan = shutil.which("titan") or str(Path(sys.executable).parent / "titan")
     if not train:
         typer.echo("skipped (--no-train)")
     elif not Path(titan).exists():
         typer.echo("the titan engine is not installed: `pip install -e engines/titan` (make demo does it)")
+        train = False
     else:
         subprocess.run([titan, "run", str(SMOKE_PHASE), "--device", "cpu"], check=True)
+    _step("6/6 phase 3: SFT + DPO with long context")
+    phase3_data(workers)
+    if train:
+        subprocess.run([titan, "refscore", str(PHASE3_PHASE), "--device", "cpu"], check=True)
+        subprocess.run([titan, "run", str(PHASE3_PHASE), "--device", "cpu", "--steps", "10"], check=True)
     typer.secho("\ndemo done.", bold=True)
+
+
+def phase3_data(workers: int) -> None:
+    """Easy procedural records -> verified SFT set + proven DPO pairs -> long-context mixture."""
+    from datakit.accounting.report import example_rows
+    from datakit.mix.build import build_mixture
+    from datakit.mix.pipeline import ExecutorOptions
+    from datakit.spec import load_spec
+    from datakit.synth.dpo import make_dpo
+    from datakit.synth.procedural import generate
+    from datakit.synth.sft import make_sft
+
+    spec = load_spec(PHASE3_SPEC)
+    generate(PHASE3_RECORDS, count=200, seed=spec.mixture.seed, difficulty="easy", progress=False)
+    sft = make_sft(PHASE3_RECORDS, Path(spec.get("planning-sft").location), progress=False)
+    dpo = make_dpo(PHASE3_RECORDS, Path(spec.get("planning-dpo").location), progress=False)
+    typer.echo(f"SFT: {sft['records_written']} new verified records; DPO: {dpo['pairs_written']} new pairs whose rejected side "
+               f"fails the checker ({dpo['dropped']} candidate flaws dropped: {dpo['dropped_by_reason']})")
+    _stale_demo_output(spec)
+    m = build_mixture(spec, ExecutorOptions(workers=workers))
+    for r in example_rows(spec.output):
+        typer.echo(f"  {r['source']:<14} {r['role'] or 'sft':<9} {r['examples']:>5} examples: context {r['context']:,} + prompt "
+                   f"{r['prompt']:,} + completion {r['completion']:,} tokens")
+    typer.echo(f"built {spec.output}: {m.total_tokens:,} tokens at seq_len {m.seq_len}")
 
 
 def register(app: typer.Typer) -> None:

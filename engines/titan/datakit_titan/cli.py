@@ -106,7 +106,14 @@ def run(
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
-    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
+    from datakit_titan.prefs.phase import is_prefs_phase
+
+    if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
+        from datakit_titan.prefs.cli import run_prefs_phase
+
+        p = run_prefs_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
+    else:
+        p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
 
 
@@ -127,10 +134,17 @@ def estimate(
     """
     from datakit_titan.estimate import plan_claim, report
 
-    p = load_phase(phase)
+    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
+
+    p = load_prefs_phase(phase) if is_prefs_phase(phase) else load_phase(phase)
     print(report(p, gpu=gpu, n_gpus=gpus, mfu=mfu, price_per_hour=price_per_hour, vocab_size=vocab))
     print()
     print(plan_claim())
+
+
+from datakit_titan.prefs.cli import refscore  # noqa: E402  phase 3: `titan refscore <phase.toml>`
+
+app.command()(refscore)
 
 
 def main() -> None:

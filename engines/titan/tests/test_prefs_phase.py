@@ -104,3 +104,12 @@ def test_new_rope_applies_after_loading_phase2_weights(tmp_path):
     torch.testing.assert_close(cache3, fresh.cache)
     assert not torch.allclose(cache3[: cache2.shape[0]], cache2)
     assert torch.equal(phase3.layers["0"].attention.qkv_linear.wqkv.weight, phase2.layers["0"].attention.qkv_linear.wqkv.weight)
+
+
+def test_shipped_phase_files_load():
+    phases = Path(__file__).resolve().parents[1] / "phases"
+    long = load_prefs_phase(phases / "longctx_sft_dpo.toml")
+    assert (long.phase.loss, long.stage[0].seq_len, long.parallel.activation_checkpointing) == ("sft_dpo", 8192, "full")
+    assert (long.prefs.w_sft, long.prefs.w_dpo, long.prefs.beta, long.rope.theta) == (1.0, 0.5, 0.1, 130_000.0)
+    smoke = load_prefs_phase(phases / "smoke_sft_dpo.toml")
+    assert smoke.phase.model == "tiny" and smoke.phase.init_from == "outputs/smoke"

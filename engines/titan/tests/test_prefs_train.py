@@ -178,7 +178,7 @@ def test_cli_prints_a_user_error_without_traceback(prefs_mixture, tmp_path):  # 
 
     phase2 = seed_checkpoint(tmp_path / "phase2", load_manifest(prefs_mixture).tokenizer.vocab_size)
     phase = write_phase(tmp_path, "p3-cli", prefs_mixture, phase2)
-    r = subprocess.run([sys.executable, "-m", "datakit_titan.prefs.cli", "run", str(phase), "--device", "cpu"],
+    r = subprocess.run([sys.executable, "-m", "datakit_titan.cli", "run", str(phase), "--device", "cpu"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
