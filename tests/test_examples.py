@@ -161,3 +161,12 @@ def test_procedural_sft_and_dpo_sets_build_into_a_long_context_mixture(tmp_path,
     for (ct, cl), (rt, rl) in zip(docs[0::2], docs[1::2]):
         p_ = int(np.argmax(cl))
         assert p_ == int(np.argmax(rl)) and (ct[:p_] == rt[:p_]).all()
+
+
+def test_rerun_after_the_synth_folder_grew_rebuilds_with_the_new_records(tmp_path, smoke_tokenizer):
+    sft, dpo = records(6)
+    p = spec_file(tmp_path, smoke_tokenizer, sft[:3], dpo[:3], context="")
+    assert build_mixture(load_spec(p), progress=False).source("sft").docs_written == 3
+    write_jsonl(tmp_path / "sft" / "records" / "b.jsonl", sft[3:])  # e.g. `datakit synth sft` appended more
+    assert build_mixture(load_spec(p), progress=False).source("sft").docs_written == 6
+    assert build_mixture(load_spec(p), progress=False).source("sft").docs_written == 6  # unchanged inputs: no-op

@@ -12,13 +12,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import shutil
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
 import datakit
@@ -28,7 +27,6 @@ from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, Tokenizer
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
 from datakit.mix.write import Context, Pool, write_source
 from datakit.spec.mixture import MixtureSpec, SourceSpec
-from datakit.spec.sizes import human
 from datakit.tokenizer.train import tokenizer_vocab_size
 
 OVERSAMPLE = 1.1  # stream 10% more than needed from a hub source we subsample, to absorb filters and card error
@@ -64,6 +62,19 @@ def _fp(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def input_fingerprint(spec: MixtureSpec, s: SourceSpec) -> str | None:
+    """Local input files by name, size and mtime (a synth:// folder that grew gets rebuilt); hub sources: None."""
+    files = P.local_files(spec, s)
+    if files is None:
+        return None
+    stats = [(f, os.stat(os.path.join(files.folder, f)).st_size, os.stat(os.path.join(files.folder, f)).st_mtime_ns) for f in files.files]
+    return _fp(stats)
+
+
+def inputs_fingerprint(spec: MixtureSpec) -> str:
+    return _fp({s.name: input_fingerprint(spec, s) for s in spec.source})
+
+
 def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float], tokenizer_sha: str | None) -> None:
     """Reuse cached stages only where their inputs are unchanged; reset a source whose definition changed.
 
@@ -75,7 +86,8 @@ def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float
     new: dict[str, str] = {}
     target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context"}
     for s in spec.source:
-        new[f"prepare/{s.name}"] = _fp(s.model_dump(exclude=target_keys), spec.mixture.seed, round(rates[s.name], 12))
+        new[f"prepare/{s.name}"] = _fp(s.model_dump(exclude=target_keys), spec.mixture.seed, round(rates[s.name], 12),
+                                       input_fingerprint(spec, s))
     new["curate"] = _fp(spec.raw.get("curate"), sorted(new.items()))
     if tokenizer_sha is not None:  # planning without a tokenizer does not decide the tokenize stage
         for s in spec.source:
@@ -235,10 +247,12 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
         from datakit.mix.manifest import load_manifest
 
         m = load_manifest(spec.output)
-        if m.spec_sha256 == spec.sha256 and m.tokenizer.sha256 == tok_sha:
-            return m  # already built: same spec, same tokenizer
-        raise UserError("the output folder holds a finished build of a different spec or tokenizer", file=spec.path,
-                        field="mixture.output", fix=f"choose another output, or delete {spec.output} to rebuild")
+        if m.spec_sha256 != spec.sha256 or m.tokenizer.sha256 != tok_sha:
+            raise UserError("the output folder holds a finished build of a different spec or tokenizer", file=spec.path,
+                            field="mixture.output", fix=f"choose another output, or delete {spec.output} to rebuild")
+        if getattr(m, "inputs_sha256", None) == inputs_fingerprint(spec):
+            return m  # already built: same spec, tokenizer and input files
+        (spec.output / MANIFEST_NAME).unlink()  # input files changed: rebuild what they feed (stage fingerprints)
     guard_output(spec, work)
     refuse_if_needed(make_plan(spec), spec.path)  # hub sources: refuse before any download
     P.quiet_datatrove(verbose)
@@ -284,7 +298,7 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
         name=spec.mixture.name, seq_len=spec.mixture.seq_len, seed=spec.mixture.seed, spec=spec.raw, spec_sha256=spec.sha256,
         tokenizer=TokenizerInfo(path=spec.mixture.tokenizer, sha256=tok_sha, vocab_size=vocab, token_size_bytes=token_size),
         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit.__version__,
-        build_seconds=round(time.time() - started, 1), notes=plan.notes, decontamination=decontamination_summary(work),
+        build_seconds=round(time.time() - started, 1), notes=plan.notes, inputs_sha256=inputs_fingerprint(spec), decontamination=decontamination_summary(work),
     )
     from datakit.accounting.db import write_accounting
     from datakit.accounting.report import write_report
