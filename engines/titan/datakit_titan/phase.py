@@ -152,21 +152,25 @@ class Phase(_Strict):
         return out if len(self.stage) == 1 else out / f"stage{stage + 1}-seq{self.stage[stage].seq_len}"
 
 
-def load_phase(path: str | Path) -> Phase:
-    """Read and validate a phase file; every mistake is a UserError naming file and field."""
+def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = "engines/titan/phases/smoke.toml") -> Phase:
+    """Read and validate a phase file; every mistake is a UserError naming file and field.
+
+    cls: the phase model (phase 3 passes its PrefsPhase and adds its own checks on top)."""
+    cls = cls or Phase
     path = Path(path)
     if not path.exists():
-        raise UserError("phase file does not exist", file=path, fix="pass a file like engines/titan/phases/smoke.toml")
+        raise UserError("phase file does not exist", file=path, fix=f"pass a file like {example}")
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"not valid TOML: {e}", file=path, fix="fix the TOML syntax") from e
     try:
-        phase = Phase.model_validate(data)
+        phase = cls.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
-        raise UserError(err["msg"], file=path, field=field, fix="see the field list at the top of datakit_titan/phase.py") from e
+        where = cls.__module__.replace(".", "/") + ".py"
+        raise UserError(err["msg"], file=path, field=field, fix=f"see the field list at the top of {where}") from e
     phase.path = path
     if phase.phase.model not in PRESETS:
         raise UserError(f"unknown model preset {phase.phase.model!r}", file=path, field="phase.model", fix=f"use one of {sorted(PRESETS)}")

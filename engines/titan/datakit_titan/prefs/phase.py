@@ -27,10 +27,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from datakit.errors import UserError
-from datakit_titan.phase import Parallel, Phase, PhaseInfo
+from datakit_titan.phase import Parallel, Phase, PhaseInfo, load_phase
 from datakit_titan.presets import PRESETS, Preset
 
 
@@ -81,25 +81,7 @@ class PrefsPhase(Phase):
 def load_prefs_phase(path: str | Path) -> PrefsPhase:
     """Read and validate a phase-3 phase file (same checks as datakit_titan.phase.load_phase)."""
     path = Path(path)
-    if not path.exists():
-        raise UserError("phase file does not exist", file=path, fix="pass a file like engines/titan/phases/smoke_sft_dpo.toml")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"not valid TOML: {e}", file=path, fix="fix the TOML syntax") from e
-    try:
-        phase = PrefsPhase.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise UserError(err["msg"], file=path, field=field, fix="see the field list at the top of datakit_titan/prefs/phase.py") from e
-    phase.path = path
-    if phase.phase.model not in PRESETS:
-        raise UserError(f"unknown model preset {phase.phase.model!r}", file=path, field="phase.model", fix=f"use one of {sorted(PRESETS)}")
-    if any(t <= 0 for t in phase.stage_tokens()):
-        raise UserError("a stage has no token budget left", file=path, field="stage.tokens", fix="make phase.tokens larger than the stated stage tokens")
-    if phase.checkpoint.keep_last == 1:
-        raise UserError("keep_last = 1 is not allowed (the newest may still be saving)", file=path, field="checkpoint.keep_last", fix="use 0 (keep all) or >= 2")
+    phase = load_phase(path, cls=PrefsPhase, example="engines/titan/phases/smoke_sft_dpo.toml")
     if len(phase.stage) != 1:
         raise UserError("a phase-3 run has one stage (one seq_len)", file=path, field="stage", fix="keep one [[stage]]")
     if phase.rope.scaling != "none" and phase.rope.original_seq_len is None:
