@@ -62,11 +62,7 @@ def run_phase(
             f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {nproc}), {steps[i]:,} steps -> {phase.stage_dir(i)}",
             file=stdout or sys.stdout,
         )
-    env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1")  # shards were just verified here
-    if wandb:
-        if wandb not in ("offline", "online", "off"):
-            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
-        env["DATAKIT_TITAN_WANDB"] = wandb
+    env = launch_env(wandb)
     for i in range(len(phase.stage)):
         if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, nproc) >= max_steps:
             break
@@ -78,16 +74,28 @@ def run_phase(
             args += ["--steps", str(max_steps)]
         if extra:
             args += ["--", *extra]
-        if nproc > 1:
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m", "datakit_titan.train", *args]
-        else:
-            cmd = [sys.executable, "-m", "datakit_titan.train", *args]
-        rc = subprocess.run(cmd, env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None).returncode
-        if rc == 2:
-            raise UserError(f"stage {i + 1} stopped on a user error (printed above)", file=phase.path)
-        if rc != 0:
-            raise RuntimeError(f"stage {i + 1} of {phase.path} failed with exit code {rc}")
+        launch("datakit_titan.train", args, nproc=nproc, env=env, stdout=stdout, what=f"stage {i + 1} of {phase.path}", file=phase.path)
     return phase
+
+
+def launch_env(wandb: str | None, **extra: str) -> dict:
+    """Environment of a training process: shards already verified here, the --wandb override, and extras."""
+    env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1", **extra)
+    if wandb:
+        if wandb not in ("offline", "online", "off"):
+            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
+        env["DATAKIT_TITAN_WANDB"] = wandb  # read by datakit_titan.config_registry.wandb_mode
+    return env
+
+
+def launch(module: str, args: list[str], *, nproc: int, env: dict, stdout, what: str, file) -> None:
+    """Run a training module in its own process (torchrun when nproc > 1); exit code 2 = a user error."""
+    prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else [sys.executable]
+    rc = subprocess.run([*prefix, "-m", module, *args], env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None).returncode
+    if rc == 2:
+        raise UserError(f"{what} stopped on a user error (printed above)", file=file)
+    if rc != 0:
+        raise RuntimeError(f"{what} failed with exit code {rc}")
 
 
 @app.command()

@@ -10,8 +10,6 @@ Also runnable alone: `python -m datakit_titan.prefs.cli refscore|run ...`.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -86,19 +84,11 @@ def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, m
     print(f"phase {phase.phase.name}: loss {phase.phase.loss}, mixture {phase.phase.mixture}, model {phase.phase.model}, "
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
           f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nproc} -> {phase.phase.output}", file=out)
-    env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1", **({ENV_REFERENCE: json.dumps(ref)} if ref else {}))
-    if wandb:
-        if wandb not in ("offline", "online", "off"):
-            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
-        env["DATAKIT_TITAN_WANDB"] = wandb  # read by datakit_titan.config_registry.wandb_mode
+    from datakit_titan.cli import launch, launch_env
+
+    env = launch_env(wandb, **({ENV_REFERENCE: json.dumps(ref)} if ref else {}))
     args = [str(phase.path), "--device", device] + (["--steps", str(max_steps)] if max_steps is not None else []) + (["--", *extra] if extra else [])
-    prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else [sys.executable]
-    rc = subprocess.run([*prefix, "-m", "datakit_titan.prefs.train", *args], env=env, stdout=stdout,
-                        stderr=subprocess.STDOUT if stdout else None).returncode
-    if rc == 2:
-        raise UserError("the run stopped on a user error (printed above)", file=phase.path)
-    if rc != 0:
-        raise RuntimeError(f"{phase.path} failed with exit code {rc}")
+    launch("datakit_titan.prefs.train", args, nproc=nproc, env=env, stdout=stdout, what=f"the run of {phase.path}", file=phase.path)
     return phase
 
 
