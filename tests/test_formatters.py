@@ -19,8 +19,8 @@ from datakit.sources.formatters import (
 )
 
 
-def _rows(sample: str, split: str = "train") -> list[dict]:
-    f = SAMPLES[sample].files(split)[0]
+def _rows(sample: str, split: str | None = None) -> list[dict]:
+    f = SAMPLES[sample].files(split or SAMPLES[sample].splits[0])[0]
     if f.suffix == ".jsonl":
         return [json.loads(line) for line in f.read_text().splitlines()]
     return pq.read_table(f).to_pylist()
