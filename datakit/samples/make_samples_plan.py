@@ -106,26 +106,29 @@ def make_smoltalk2_mid(rng: random.Random, n: int) -> list[dict]:
 
 
 ACTIVITIES = [
-    ("Making a sandwich", "A person lays two slices of bread on a board.", "they",
-     ["spread butter on one slice and add cheese.", "throw the bread into the river.", "paint the bread blue with a brush.", "sing the bread a song and leave."]),
-    ("Washing a car", "A man fills a bucket with soapy water next to a car.", "he",
-     ["scrubs the roof with a sponge.", "drives the bucket down the road.", "plants the sponge in a pot.", "reads the bucket a newspaper."]),
-    ("Tying shoes", "A child sits on a step and holds two shoelaces.", "the child",
-     ["crosses the laces and pulls a loop through.", "eats the laces for lunch.", "mails the shoe to a friend.", "throws the step over the fence."]),
+    ("Making a sandwich", "{name} lays {n} slices of bread on a board.", "{name}",
+     ["spreads butter on {n} slices and adds cheese.", "throws the bread into the river.", "paints the bread blue with a brush.", "sings the bread a song and leaves."]),
+    ("Washing a car", "{name} fills {n} buckets with soapy water next to a car.", "{name}",
+     ["scrubs the roof with a sponge from bucket {n}.", "drives the buckets down the road.", "plants the sponge in a pot.", "reads the buckets a newspaper."]),
+    ("Tying shoes", "{name} sits on step {n} and holds two shoelaces.", "{name}",
+     ["crosses the laces and pulls a loop through.", "eats the laces for lunch.", "mails the shoe to {n} friends.", "throws the step over the fence."]),
 ]
+NAMES = ["Ava", "Liam", "Noah", "Mia", "Zoe", "Omar", "Priya", "Chen", "Sofia", "Mateo"]
 
 
 def make_hellaswag(rng: random.Random, n: int, split: str) -> list[dict]:
     rows = []
     for i in range(n):
-        label, ctx_a, ctx_b, endings = ACTIVITIES[i % len(ACTIVITIES)]
+        label, ctx_a, who, endings = ACTIVITIES[i % len(ACTIVITIES)]
+        name, k = rng.choice(NAMES), rng.randint(2, 60)
+        ctx_a, ctx_b = ctx_a.format(name=name, n=k), who.format(name=name)
+        endings = [e.format(n=k) for e in endings]
         right = endings[0]
-        order = endings[:]
-        rng.shuffle(order)
+        rng.shuffle(endings)
         rows.append({
             "ind": 10_000 + i, "activity_label": label, "ctx_a": ctx_a, "ctx_b": ctx_b, "ctx": f"{ctx_a} {ctx_b}",
-            "endings": order, "source_id": f"sample~v_{i:05d}", "split": split, "split_type": "indomain",
-            "label": str(order.index(right)),
+            "endings": endings, "source_id": f"sample~v_{i:05d}", "split": split, "split_type": "indomain",
+            "label": str(endings.index(right)),
         })
     return rows
 
