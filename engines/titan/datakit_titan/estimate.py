@@ -269,4 +269,4 @@ def plan_claim_report(phase, mfu: float = 0.4) -> str:
 
     if phase.plan_claim is None:
         return f"plan: the seed plan states no time or cost figure for phase {phase.phase.name!r} (no [plan_claim] in {phase.path})"
-    return check(phase.plan_claim, mfu=mfu, model=phase.phase.model if phase.phase.model in PRESETS and PRESETS[phase.phase.model].vocab_size else "plan-1.6b")
+    return check(phase.plan_claim, mfu=mfu)  # the plan's figures are about the plan's model
