@@ -170,3 +170,24 @@ def test_rerun_after_the_synth_folder_grew_rebuilds_with_the_new_records(tmp_pat
     write_jsonl(tmp_path / "sft" / "records" / "b.jsonl", sft[3:])  # e.g. `datakit synth sft` appended more
     assert build_mixture(load_spec(p), progress=False).source("sft").docs_written == 6
     assert build_mixture(load_spec(p), progress=False).source("sft").docs_written == 6  # unchanged inputs: no-op
+
+
+def test_targets_of_context_sources_count_rows_context_included(tmp_path, smoke_tokenizer):
+    """The plan's "2B for SFT, 1B for DPO pairs" is a budget of [context, prompt, completion] rows: a target
+    of 10 x seq_len tokens is 10 SFT examples, each filled with context to seq_len."""
+    from datakit.mix.plan import make_plan
+
+    sft, dpo = records(30)
+    p = spec_file(tmp_path, smoke_tokenizer, sft, dpo)
+    p.write_text(p.read_text().replace('format = "sft"\ntokens = "all"', f'format = "sft"\ntokens = {10 * SEQ}')
+                 .replace('format = "dpo"\ntokens = "all"', f'format = "dpo"\ntokens = {4 * 2 * SEQ - 100}'))
+    spec = load_spec(p)
+    m = build_mixture(spec, progress=False)
+    s, d = m.source("sft"), m.source("dpo")
+    assert s.tokens_available == 30 * SEQ  # one pass of the 30 examples, as rows of SEQ
+    assert (s.docs_written, s.tokens_written) == (10, 10 * SEQ) and s.epochs == pytest.approx(10 / 30)
+    assert d.docs_written == 2 * 4 and 4 * 2 * SEQ - 100 <= d.tokens_written <= 4 * 2 * SEQ
+    assert all(len(t) == SEQ for t, _ in docs_of(spec, m, "sft"))
+    notes = make_plan(spec).notes
+    assert f"sft: target {10 * SEQ:,} tokens = rows filled with context to {SEQ:,} tokens: {10 * SEQ:,} / {SEQ:,} = ~10 examples" in notes
+    assert any(n.startswith("dpo: ") and "2 per pair" in n and "~4 pairs" in n for n in notes)

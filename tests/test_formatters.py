@@ -19,8 +19,8 @@ from datakit.sources.formatters import (
 )
 
 
-def _rows(sample: str, split: str = "train") -> list[dict]:
-    f = SAMPLES[sample].files(split)[0]
+def _rows(sample: str, split: str | None = None) -> list[dict]:
+    f = SAMPLES[sample].files(split or SAMPLES[sample].splits[0])[0]
     if f.suffix == ".jsonl":
         return [json.loads(line) for line in f.read_text().splitlines()]
     return pq.read_table(f).to_pylist()
@@ -142,3 +142,39 @@ def test_json_column_reads_structs_and_json_strings_alike():
     assert json_column({"m": "plain string"}, "m.x", default="d") == "d"
     with pytest.raises(KeyError, match="nope"):
         json_column(fw, "metadata.nope")
+
+
+def test_boolq_renders_passage_question_and_yes_no():
+    fmt = get_formatter("boolq")
+    text = fmt.render({"question": "is the sky blue", "answer": True, "passage": "The sky looks blue by day."})
+    assert text == "Passage: The sky looks blue by day.\n\nQuestion: Is the sky blue?\n\nAnswer: Yes"
+    rows = _rows("boolq")
+    assert {fmt.render(r).rsplit("Answer: ", 1)[1] for r in rows} == {"Yes", "No"}
+    assert all(fmt.render(r).endswith("Yes" if r["answer"] else "No") for r in rows)
+
+
+def test_math_dataset_unwraps_the_hubs_bytes_literals():
+    fmt = get_formatter("math-dataset")
+    row = _rows("math-arithmetic-mixed")[0]
+    assert row["question"].startswith("b'") and row["question"].endswith("\\n'")  # as the hub stores it
+    text = fmt.render(row)
+    assert text.startswith("Question: Evaluate (") and "b'" not in text and "\\n" not in text
+    assert fmt.render({"question": "Solve 2*x = 4 for x.", "answer": "2"}) == "Question: Solve 2*x = 4 for x.\n\nAnswer: 2"
+    q, a = text.removeprefix("Question: Evaluate ").split("\n\nAnswer: ")
+    assert eval(q.rstrip(".")) == int(a)  # the sample's arithmetic is right
+
+
+def test_chat_puts_think_traces_in_the_models_planning_tags():
+    fmt = get_formatter("chat")
+    row = _rows("smoltalk2-mid")[0]
+    text = fmt.render(row)
+    assert text.startswith("<problem>A floor is") and "<thinking>The floor is a rectangle" in text
+    assert text.endswith("</answer>") and "<think>" not in text
+    plain = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+                          {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Bye"}]}
+    assert fmt.render(plain) == "System: Be brief.\n\nUser: Hi\n\nAssistant: Hello.\n\nUser: Bye"
+
+
+def test_hellaswag_renders_the_context_with_its_right_ending():
+    row = _rows("hellaswag")[0]
+    assert get_formatter("hellaswag").render(row) == f"{row['ctx']} {row['endings'][int(row['label'])]}"

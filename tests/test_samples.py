@@ -73,6 +73,17 @@ def test_upstream_schemas_match_the_dataset_cards():
             assert t["choices"] == "struct<text: list<element: string>, label: list<element: string>>"
             assert list(t) == ["id", "question", "choices", "answerKey"]
     assert _types(_table("orca-math").schema) == {"question": "string", "answer": "string"}
+    # the plan's extra mid-train sets and the HellaSwag eval set (datakit/samples/make_samples_plan.py)
+    for split in ("train", "validation"):
+        assert _types(_table("boolq", split).schema) == {"question": "string", "answer": "bool", "passage": "string"}
+    for module in ("math-algebra-linear-2d-composed", "math-arithmetic-mixed"):
+        for split in ("train", "test"):
+            assert _types(_table(module, split).schema) == {"question": "string", "answer": "string"}
+    assert _types(_table("smoltalk2-mid", "OpenThoughts3_1.2M").schema) == {
+        "messages": "list<element: struct<content: string, role: string>>", "source": "string"}
+    hs = _types(_table("hellaswag", "validation").schema)
+    assert list(hs) == ["ind", "activity_label", "ctx_a", "ctx_b", "ctx", "endings", "source_id", "split", "split_type", "label"]
+    assert hs["ind"] == "int32" and hs["endings"] == "list<element: string>" and hs["label"] == "string"
 
 
 def test_text_volume_is_enough_for_a_tiny_tokenizer_and_model():
@@ -177,7 +188,8 @@ def test_generator_reproduces_the_committed_files(tmp_path: Path):
     ver = "{}.{}.{}".format(*sys.version_info[:3])
     # templated samples are independent of the Python version; stdlib-derived ones need the same CPython
     folders = ["openai__gsm8k", "codeparrot__apps", "allenai__ai2_arc", "datakit__planning", "HuggingFaceTB__finemath",
-               "microsoft__orca-math-word-problems-200k"]
+               "microsoft__orca-math-word-problems-200k", "google__boolq", "deepmind__math_dataset", "HuggingFaceTB__smoltalk2",
+               "Rowan__hellaswag"]
     if f"CPython {ver} " in readme:
         folders += ["HuggingFaceTB__smollm-corpus", "HuggingFaceTB__stack-edu", "softwareheritage"]
     for folder in folders:

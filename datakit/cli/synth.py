@@ -22,7 +22,7 @@ EXAMPLES = """
 Examples:\n
   datakit synth planning --provider azure --budget 100 --dry-run\n
   datakit synth planning --provider azure --budget 100 --count 5000\n
-  datakit synth planning --provider gemini --model gemini/gemini-2.5-pro --budget 20 --out data/synth/gemini\n
+  datakit synth planning --provider gemini --budget 20 --out data/synth/gemini\n
   datakit synth planning --provider procedural --count 1000 --seed 1
 """
 
@@ -33,12 +33,12 @@ Examples:\n
     "duplicates. Keys come from the environment variable named in the provider profile (synth/planning.toml). "
     "--provider procedural makes verifiable tasks by code instead (no budget)." + EXAMPLES)
 def planning(
-    provider: str = typer.Option("azure", help="provider profile in the spec: azure, openai, gemini, kimi, anthropic, openai-compatible, or procedural"),
+    provider: str = typer.Option("azure", help="provider profile in the spec: azure (default: Azure OpenAI on the plan's Azure credit), azure-kimi, gemini, vertex, kimi, openai, anthropic, openai-compatible, or procedural"),
     budget: float = typer.Option(None, help="most this --out folder may ever spend, in US dollars (required for LLM providers)"),
     count: int = typer.Option(1000, help="accepted records wanted in the folder (earlier runs count)"),
     out: Path = typer.Option(Path("data/synth/planning"), help="output folder: records/, rejects/, ledger.sqlite"),
     seed: int = typer.Option(0, help="seed of the diversity combinations; example i of seed s is always the same"),
-    model: str = typer.Option(None, help="litellm model string overriding the profile's, e.g. gemini/gemini-2.5-pro"),
+    model: str = typer.Option(None, help="litellm model string overriding the profile's, e.g. gemini/gemini-3.1-pro-preview"),
     spec: Path = typer.Option(Path("synth/planning.toml"), help="domains, seed tasks, prompt and provider profiles"),
     concurrency: int = typer.Option(None, help="requests in flight (default: planning.concurrency in the spec)"),
     max_tokens: int = typer.Option(None, help="output cap per call, reserved as worst case (default: planning.max_tokens)"),

@@ -4,7 +4,8 @@ Names are "<benchmark>[:<config>]:<split>":
 
     gsm8k:test                   openai/gsm8k (config main)     question + answer
     ai2_arc:ARC-Challenge:test   allenai/ai2_arc                question + choices.text, item id = id
-    apps:test                    codeparrot/apps (config all)   question, item id = problem_id
+    apps:test                    codeparrot/apps (config all)   question, item id = problem_id (parquet mirror)
+    hellaswag:validation         Rowan/hellaswag                ctx + endings, item id = ind
 
 Each set is read from `decontaminate.files[name]` (jsonl, jsonl.gz, json or parquet; a glob is
 allowed) or, without a file, from the local `datasets` cache in offline mode. Nothing is downloaded.
@@ -23,11 +24,14 @@ from typing import Any
 from datakit.errors import UserError
 
 # benchmark -> (hub repo, default config, required columns)
-EVAL_SETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+EVAL_SETS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "gsm8k": ("openai/gsm8k", "main", ("question", "answer")),
     "ai2_arc": ("allenai/ai2_arc", "ARC-Challenge", ("question", "choices")),
     "apps": ("codeparrot/apps", "all", ("question",)),
+    "hellaswag": ("Rowan/hellaswag", None, ("ctx", "endings")),
 }
+# hub revision to read from the datasets cache: repos whose loading script datasets >= 4 no longer runs
+REVISIONS = {"apps": "refs/convert/parquet", "hellaswag": "refs/convert/parquet"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def parse_eval_name(name: str) -> tuple[str, str, str]:
     if parts[0] not in EVAL_SETS or len(parts) not in (2, 3) or not all(parts):
         raise ValueError(
             f"unknown eval set {name!r}; known: "
-            + ", ".join(f"{b}[:{cfg}]:<split>" for b, (_, cfg, _) in EVAL_SETS.items())
+            + ", ".join(f"{b}[:{cfg}]:<split>" if cfg else f"{b}:<split>" for b, (_, cfg, _) in EVAL_SETS.items())
         )
     bench = parts[0]
     config = parts[1] if len(parts) == 3 else EVAL_SETS[bench][1]
@@ -72,7 +76,7 @@ def _read_cache(name: str, bench: str, config: str, split: str, *, file: str) ->
     try:
         import datasets
 
-        return list(datasets.load_dataset(repo, config, split=split))
+        return list(datasets.load_dataset(repo, config, split=split, revision=REVISIONS.get(bench)))
     except Exception as e:  # noqa: BLE001 - any failure means "not in the local cache"
         raise UserError(
             f"eval set {name} is not in the local datasets cache ({type(e).__name__})",
@@ -131,6 +135,8 @@ def load_eval_set(name: str, files: dict[str, str], *, file: str, base_dir: Path
             item_id, text = str(i), f"{row['question']}\n{row['answer']}"
         elif bench == "ai2_arc":
             item_id, text = str(row.get("id", i)), f"{row['question']}\n{_choices_text(row['choices'])}"
+        elif bench == "hellaswag":
+            item_id, text = str(row.get("ind", i)), f"{row['ctx']}\n{_choices_text(row['endings'])}"
         else:
             item_id, text = str(row.get("problem_id", i)), str(row["question"])
         items.append(EvalItem(benchmark=name, item_id=item_id, text=text))

@@ -25,7 +25,7 @@ from datakit.errors import UserError
 from datakit.mix import pipeline as P
 from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
-from datakit.mix.write import Context, Pool, write_source
+from datakit.mix.write import Pool, available_tokens, context_for, write_source
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 from datakit.tokenizer.train import tokenizer_vocab_size
 
@@ -218,11 +218,13 @@ def read_stats(work: P.Work, source: str) -> dict[str, int]:
 
 
 def count_available(spec: MixtureSpec, token_size: int) -> dict[str, tuple[int, int, str]]:
+    """Per source: (documents, tokens one pass supplies, basis); a source with `context` counts its rows with context."""
     work = P.Work(spec.output)
+    pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
     out = {}
     for s in spec.source:
-        pool = Pool(work, s.name, token_size)
-        out[s.name] = (len(pool.lengths), int(pool.lengths.sum()), "counted")
+        tokens, basis = available_tokens(spec, s, pools)
+        out[s.name] = (len(pools[s.name].lengths), tokens, basis)
     return out
 
 
@@ -269,16 +271,13 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
                         field=f"source.{empty[0]}", fix="loosen its filters or [curate], or check the input files "
                         "(`datakit tokens query` cannot help yet: see <output>/.work/records/removed/ for what was removed and why)")
     refuse_if_needed(plan, spec.path)
-    from datakit.mix.examples import LAYOUTS, separator_ids
+    from datakit.mix.examples import LAYOUTS
 
     entries, all_rows = [], []
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
     for s, sp in zip(spec.source, plan.sources):
         layout = LAYOUTS.get(s.format, "docs")
-        context = None
-        if s.context is not None:
-            context = Context([pools[c] for c in s.context.sources], s.context.max_tokens,
-                              separator_ids(spec.mixture.tokenizer, s.context.separator), spec.mixture.seq_len)
+        context = context_for(spec, s, pools)
         with disk_errors(spec.output):
             shards, rows = write_source(spec, s, pools[s.name], sp.tokens_target, token_size, progress, layout, context)
         all_rows += rows
@@ -287,7 +286,7 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
         entries.append(SourceEntry(
             name=s.name, uri=s.uri, format=s.format, revision=hf_revision(s), docs_available=sp.docs_available,
             tokens_available=sp.tokens_available, tokens_target=sp.tokens_target, tokens_written=written,
-            docs_written=sum(x.n_docs for x in shards), epochs=(written - context_tokens) / sp.tokens_available, weight=0.0,
+            docs_written=sum(x.n_docs for x in shards), epochs=written / sp.tokens_available, weight=0.0,
             shards=shards, max_epochs=s.max_epochs, filters=sp.filters, read_stats=read_stats(work, s.name), layout=layout,
             context_tokens=context_tokens,
         ))

@@ -63,6 +63,12 @@ class Context:
     max_tokens: int | None
     sep: list[int]
     seq_len: int
+    assume_filled: bool = False  # planning before the context sources are read: count rows as if they fill
+
+    def budget(self, longest: int) -> int:
+        """Context tokens for a unit whose longest example has `longest` tokens: fill to seq_len (or max_tokens)."""
+        room = self.seq_len - longest - len(self.sep)
+        return max(0, min(room, self.max_tokens) if self.max_tokens is not None else room)
 
     def draw(self, budget: int, rng: np.random.Generator) -> list[int]:
         sizes = np.array([len(p.lengths) for p in self.pools])
@@ -76,6 +82,45 @@ class Context:
             inner = self.pools[p].tokens(d)[1:-1].tolist()  # without its own <s> ... </s>
             out += (self.sep if out else []) + inner
         return out[:budget]
+
+
+def row_lengths(pool: Pool, units: list[list[int]], context: Context | None) -> np.ndarray:
+    """Tokens each unit is written with: its examples, plus, per example, the context and separator that
+    fill it (`Context.budget`). Targets and availability of a source with `context` count these row tokens,
+    so `tokens = "2B"` means 2B tokens of `[context, prompt, completion]` rows, as the engine trains them."""
+    out = np.zeros(len(units), np.int64)
+    has_context = context is not None and (context.assume_filled or any(len(p.lengths) for p in context.pools))
+    for i, u in enumerate(units):
+        lens = [int(pool.lengths[d]) for d in u]
+        extra = 0
+        if has_context:
+            b = context.budget(max(lens))
+            extra = (b + len(context.sep)) if b > 0 else 0
+        out[i] = sum(lens) + extra * len(lens)
+    return out
+
+
+def context_for(spec: MixtureSpec, s: SourceSpec, pools: dict[str, Pool]) -> Context | None:
+    """The long-context filler a source's `context` asks for (None without one)."""
+    if s.context is None:
+        return None
+    from datakit.mix.examples import separator_ids
+
+    missing = [c for c in s.context.sources if c not in pools]  # not read yet (a hub source, while planning)
+    return Context([pools[c] for c in s.context.sources if c in pools], s.context.max_tokens,
+                   separator_ids(spec.mixture.tokenizer, s.context.separator), spec.mixture.seq_len, assume_filled=bool(missing))
+
+
+def available_tokens(spec: MixtureSpec, s: SourceSpec, pools: dict[str, Pool]) -> tuple[int, str]:
+    """(tokens one pass supplies, basis): document tokens, or row tokens (context included) for a source with context."""
+    pool = pools[s.name]
+    if s.context is None:
+        return int(pool.lengths.sum()), "counted"
+    from datakit.mix.examples import LAYOUTS
+
+    rows = row_lengths(pool, unit_docs(pool, LAYOUTS.get(s.format, "docs")), context_for(spec, s, pools))
+    fill = f"up to {s.context.max_tokens:,} context tokens" if s.context.max_tokens is not None else f"filled to seq_len {spec.mixture.seq_len:,}"
+    return int(rows.sum()), f"counted: {len(pool.lengths):,} examples as rows {fill} with context"
 
 
 def unit_docs(pool: Pool, layout: str) -> list[list[int]]:
@@ -96,7 +141,7 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
         shutil.rmtree(tmp_dir)
     tmp_dir.mkdir(parents=True)
     units = unit_docs(pool, layout)
-    unit_len = np.array([sum(int(pool.lengths[d]) for d in u) for u in units], np.int64)
+    unit_len = row_lengths(pool, units, context)  # with context: the rows' tokens, context included
     if layout != "docs":
         too_long = [pool.ids[d] for u in units for d in u if pool.lengths[d] > spec.mixture.seq_len]
         if too_long:
@@ -117,8 +162,7 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
             u, epoch = units[order[pos]], int(epochs[pos])
             ctx: list[int] = []
             if context is not None:
-                room = spec.mixture.seq_len - max(int(pool.lengths[d]) for d in u) - len(context.sep)
-                budget = min(room, context.max_tokens) if context.max_tokens is not None else room
+                budget = context.budget(max(int(pool.lengths[d]) for d in u))
                 ctx = context.draw(budget, source_rng(spec.mixture.seed, f"{s.name}/context/{pos}", epoch)) if budget > 0 else []
             for role, d in zip(("chosen", "rejected") if layout == "dpo_pairs" else ("",), u):
                 toks, loss = pool.tokens(d), pool.loss(d)

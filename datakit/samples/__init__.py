@@ -76,6 +76,16 @@ SAMPLES: dict[str, Sample] = {
                "microsoft__orca-math-word-problems-200k/default/{split}-*.parquet", "orca-math"),
         Sample("planning", "datakit (Contract 3 records)", "default", ("train",),
                "datakit__planning/default/{split}-*.jsonl", "planning"),
+        Sample("boolq", "google/boolq", "default", ("train", "validation"),
+               "google__boolq/default/{split}-*.parquet", "boolq"),
+        Sample("math-algebra-linear-2d-composed", "deepmind/math_dataset", "algebra__linear_2d_composed", ("train", "test"),
+               "deepmind__math_dataset/algebra__linear_2d_composed/{split}-*.parquet", "math-dataset"),
+        Sample("math-arithmetic-mixed", "deepmind/math_dataset", "arithmetic__mixed", ("train", "test"),
+               "deepmind__math_dataset/arithmetic__mixed/{split}-*.parquet", "math-dataset"),
+        Sample("smoltalk2-mid", "HuggingFaceTB/smoltalk2", "Mid", ("OpenThoughts3_1.2M",),
+               "HuggingFaceTB__smoltalk2/Mid/{split}-*.parquet", "chat"),
+        Sample("hellaswag", "Rowan/hellaswag", "default", ("validation",),
+               "Rowan__hellaswag/default/{split}-*.parquet", "hellaswag"),
     ]
 }
 

@@ -8,11 +8,13 @@ top-level columns it needs, so a source can be checked against its files before 
     check_columns(fmt, {"question", "answer"}, file=..., source="gsm8k")
     text = fmt.render({"question": "...", "answer": "... #### 72"})
 
-Names: text, fineweb-edu, cosmopedia, finemath, gsm8k, apps, arc, orca-math, code, planning.
+Names: text, fineweb-edu, cosmopedia, finemath, gsm8k, apps, arc, orca-math, code, planning, boolq,
+math-dataset, chat, hellaswag.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -250,6 +252,66 @@ def _planning(r: Mapping[str, Any]) -> str:
     return f"<problem>{problem}</problem><thinking>{thinking}</thinking><answer>{answer}</answer>"
 
 
+def _boolq(r: Mapping[str, Any]) -> str:
+    passage, question, answer = _s(r["passage"]), _s(r["question"]), r["answer"]
+    if not question:
+        return ""
+    if isinstance(answer, str):
+        answer = answer.strip().lower() in ("true", "yes", "1")
+    question = question[:1].upper() + question[1:] + ("" if question.endswith("?") else "?")
+    return f"Passage: {passage}\n\nQuestion: {question}\n\nAnswer: {'Yes' if answer else 'No'}"
+
+
+def unwrap_bytes_literal(value: Any) -> str:
+    """deepmind/math_dataset's hub values are bytes literals, `b'Solve 2*x = 4 for x.\\n'`: the text inside
+    (decoded, stripped). Plain text passes through unchanged."""
+    text = _s(value)
+    if len(text) >= 3 and text[0] == "b" and text[1] in "'\"" and text[-1] == text[1]:
+        try:
+            raw = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(raw, bytes):
+            return raw.decode("utf-8", "replace").strip()
+    return text
+
+
+def _math_dataset(r: Mapping[str, Any]) -> str:
+    question, answer = unwrap_bytes_literal(r["question"]), unwrap_bytes_literal(r["answer"])
+    if not question:
+        return ""
+    return f"Question: {question}\n\nAnswer: {answer}"
+
+
+_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*(.*)$", re.S)
+
+
+def _chat(r: Mapping[str, Any]) -> str:
+    """Chat `messages` (smoltalk2). One user turn answered with `<think>trace</think> answer` becomes the model's
+    own format, `<problem>..</problem><thinking>..</thinking><answer>..</answer>`; anything else is rendered
+    turn by turn as `User: ...` / `Assistant: ...` (system turns as `System: ...`)."""
+    messages = r["messages"]
+    if isinstance(messages, str):
+        messages = _parse_json(messages)
+    turns = [(_s(m.get("role")).lower(), _s(m.get("content"))) for m in (messages or []) if isinstance(m, Mapping)]
+    turns = [(role, text) for role, text in turns if text]
+    convo = [t for t in turns if t[0] != "system"]
+    if len(convo) == 2 and convo[0][0] == "user" and convo[1][0] == "assistant":
+        m = _THINK.match(convo[1][1])
+        if m and m.group(2).strip():
+            return f"<problem>{convo[0][1]}</problem><thinking>{m.group(1).strip()}</thinking><answer>{m.group(2).strip()}</answer>"
+    return "\n\n".join(f"{role.capitalize() or 'Unknown'}: {text}" for role, text in turns)
+
+
+def _hellaswag(r: Mapping[str, Any]) -> str:
+    ctx, endings, label = _s(r["ctx"]), list(r["endings"] or []), _s(r.get("label"))
+    if not ctx:
+        return ""
+    if label.isdigit() and int(label) < len(endings):
+        return f"{ctx} {_s(endings[int(label)])}"
+    return ctx
+
+
 def _make(name: str, columns: set[str], fn: Callable[[Mapping[str, Any]], str], description: str, fix_hint: str = "") -> Formatter:
     return Formatter(name, frozenset(columns), fn, description, fix_hint)
 
@@ -274,6 +336,11 @@ FORMATTERS: dict[str, Formatter] = {
         ),
         _make("planning", {"problem", "thinking", "answer"}, _planning,
               "planning records (Contract 3): <problem>..</problem><thinking>..</thinking><answer>..</answer>"),
+        _make("boolq", {"question", "answer", "passage"}, _boolq, "google/boolq: passage, question, Yes/No"),
+        _make("math-dataset", {"question", "answer"}, _math_dataset,
+              "deepmind/math_dataset: question and answer (the hub's b'...\\n' bytes literals unwrapped)"),
+        _make("chat", {"messages"}, _chat, "chat messages (smoltalk2): <think> traces in planning tags, else User:/Assistant: turns"),
+        _make("hellaswag", {"ctx", "endings", "label"}, _hellaswag, "Rowan/hellaswag: the context and its right ending"),
     ]
 }
 

@@ -164,7 +164,9 @@ def make_dpo_llm(from_dir: str | Path, out_dir: str | Path, *, provider: str, bu
         ledger = Ledger(folder.out, budget_usd)
         done = {r.get("id") for r in folder.records()} | {r.get("id") for r in folder.rejects()}
         run_id, records, rejects = folder.open_run()
-        extra = {"temperature": settings.temperature} if settings.temperature is not None else {}
+        extra = dict(pspec.profile(provider).extra)  # a reasoning model's own temperature wins, as in synth planning
+        if settings.temperature is not None:
+            extra.setdefault("temperature", settings.temperature)
         caller = LLMCaller(model, price, ledger, api_key=creds.api_key, api_base=creds.api_base,
                            api_version=creds.api_version, timeout_s=settings.timeout_s, max_attempts=settings.max_attempts,
                            backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
@@ -227,7 +229,7 @@ def make_dpo_llm(from_dir: str | Path, out_dir: str | Path, *, provider: str, bu
                             exhausted = True
                             break
                         rec, flaw, step, messages, pid = job
-                        fut = pool.submit(caller.call, messages, max_tokens=settings.max_tokens, label=pid)
+                        fut = pool.submit(caller.call, messages, max_tokens=max(settings.max_tokens, pspec.profile(provider).max_tokens or 0), label=pid)
                         in_flight[fut] = (rec, flaw, step, pid)
                     if not in_flight:
                         break

@@ -22,8 +22,7 @@ def dry_run(provider: str, budget_usd: float, *, spec_path: str | Path = DEFAULT
     spec = load_planning_spec(spec_path)
     selected = spec.price_for(provider, model)  # refuses an unknown price for the provider asked for
     litellm = import_litellm()
-    max_tokens = max_tokens or spec.planning.max_tokens
-    n_out = spec.planning.expected_output_tokens
+    cap = max_tokens
     samples = [render_messages(spec, combo_for(spec, seed, i)) for i in range(N_SAMPLE_PROMPTS)]
     rows = []
     for name, profile in spec.provider.items():
@@ -33,7 +32,10 @@ def dry_run(provider: str, budget_usd: float, *, spec_path: str | Path = DEFAULT
         except UserError:
             price = None
         n_prompt = sum(litellm.token_counter(model=m, messages=s) for s in samples) / len(samples)
-        row = {"provider": name, "model": m, "selected": name == provider, "n_prompt_tokens": n_prompt, "n_output_tokens": n_out}
+        max_tokens = cap or spec.max_tokens_for(name)
+        n_out = min(spec.expected_output_tokens_for(name), max_tokens)
+        row = {"provider": name, "model": m, "selected": name == provider, "n_prompt_tokens": n_prompt, "n_output_tokens": n_out,
+               "max_tokens": max_tokens, "expected_output_tokens": spec.expected_output_tokens_for(name)}
         if price is not None:
             expected = price.cost_usd(n_prompt, n_out)
             worst = price.cost_usd(max(prompt_tokens_upper_bound(s) for s in samples), max_tokens)
@@ -48,7 +50,8 @@ def dry_run(provider: str, budget_usd: float, *, spec_path: str | Path = DEFAULT
                 "n_output_tokens_total": n_examples * n_out,
             }
         rows.append(row)
-    report = {"budget_usd": budget_usd, "max_tokens": max_tokens, "n_sample_prompts": len(samples), "rows": rows}
+    report = {"budget_usd": budget_usd, "max_tokens": cap or spec.max_tokens_for(provider), "n_sample_prompts": len(samples), "rows": rows,
+              "temperature": spec.planning.temperature}
     if spec.plan_claim is not None:
         c = spec.plan_claim
         n_tokens = c.budget_usd / c.price_usd_per_1k_tokens * 1000  # dollars / ($ per 1K tokens) x 1K
@@ -67,9 +70,10 @@ def format_dry_run(report: dict) -> str:
     lines = [
         f"dry run: what ${report['budget_usd']:,.2f} buys (no request made)",
         f"prompt tokens: mean of {report['n_sample_prompts']} rendered prompts (litellm's tokenizer); "
-        f"output: planning.expected_output_tokens; worst case reserved per call: max_tokens = {report['max_tokens']:,}",
+        f"output: expected_output_tokens (an estimate; reasoning models' hidden tokens are output); "
+        f"worst case reserved per call: max_tokens (the profile's, else [planning]'s)",
         "",
-        f"{'provider':<20}{'model':<34}{'$in/1M':>8}{'$out/1M':>9}{'prompt':>8}{'output':>8}{'$/ex':>9}{'$/ex max':>10}{'examples':>10}{'tokens':>9}",
+        f"{'provider':<20}{'model':<34}{'$in/1M':>8}{'$out/1M':>9}{'prompt':>8}{'output':>8}{'max out':>8}{'$/ex':>9}{'$/ex max':>10}{'examples':>10}{'tokens':>9}",
     ]
     for r in report["rows"]:
         name = r["provider"] + (" *" if r["selected"] else "")
@@ -79,12 +83,15 @@ def format_dry_run(report: dict) -> str:
             continue
         lines.append(
             head
-            + f"{r['price_in_usd_per_mtok']:>8.2f}{r['price_out_usd_per_mtok']:>9.2f}{r['n_prompt_tokens']:>8.0f}{r['n_output_tokens']:>8}"
+            + f"{r['price_in_usd_per_mtok']:>8.2f}{r['price_out_usd_per_mtok']:>9.2f}{r['n_prompt_tokens']:>8.0f}{r['n_output_tokens']:>8}{r['max_tokens']:>8}"
             + f"{r['expected_cost_usd_per_example']:>9.4f}{r['worst_cost_usd_per_example']:>10.4f}{r['n_examples']:>10,}{human(r['n_tokens']):>9}"
         )
-    lines.append("(* = selected provider; tokens = prompt + output tokens of the examples bought)")
-    if report["rows"] and report["rows"][0]["n_output_tokens"] > report["max_tokens"]:
-        lines.append("warning: expected_output_tokens > max_tokens: most answers would be truncated (rejected, yet paid)")
+    lines.append("(* = selected provider; tokens = prompt + output tokens of the examples bought; a reasoning model's output "
+                 "includes its hidden reasoning, which the records do not keep)")
+    for r in report["rows"]:
+        if r.get("expected_output_tokens", 0) > r.get("max_tokens", 1 << 62):
+            lines.append(f"warning: {r['provider']}: expected_output_tokens {r['expected_output_tokens']:,} > max_tokens {r['max_tokens']:,}: "
+                         "most answers would be truncated (rejected, yet paid)")
     c = report.get("plan_claim")
     if c:
         lines += [

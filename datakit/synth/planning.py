@@ -80,7 +80,7 @@ def run_planning(
     if count <= 0:
         raise UserError("count must be > 0", field="--count", fix="pass --count 1000")
     settings = spec.planning
-    max_tokens = max_tokens or settings.max_tokens
+    max_tokens = max_tokens or spec.max_tokens_for(provider)
     concurrency = concurrency or settings.concurrency
 
     folder = OutputFolder(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from pathlib import Path
@@ -61,6 +62,9 @@ class ProviderProfile(_Strict):
     price_model: str | None = None  # model whose list price applies
     price_in_usd_per_mtok: float | None = None
     price_out_usd_per_mtok: float | None = None
+    price_source: str | None = None  # where explicit prices come from: a dated citation
+    max_tokens: int | None = Field(None, gt=0)  # this model's cap per answer (reasoning models), else planning.max_tokens
+    expected_output_tokens: int | None = Field(None, gt=0)  # this model's dry-run estimate, else planning's
     api_base: str | None = None
     api_version: str | None = None
     api_key_env: str | None = None
@@ -103,8 +107,15 @@ class PlanningSpec(_Strict):
         """The price of provider `name` (with an optional model override); UserError if unknown."""
         p = self.profile(name)
         model = model or p.litellm_model()
-        price_model = p.price_model if model == p.litellm_model() else None
-        return resolve_price(
+        own = model == p.litellm_model()
+        price_model = p.price_model if own else None
+        if not own:  # --model: the profile's cited prices are for its own model; litellm's map knows others
+            from datakit.synth.prices import litellm_price
+
+            known = litellm_price(model)
+            if known is not None:
+                return known
+        price = resolve_price(
             model,
             price_model=price_model,
             in_usd_per_mtok=p.price_in_usd_per_mtok,
@@ -112,6 +123,16 @@ class PlanningSpec(_Strict):
             file=self.path,
             field=f"provider.{name}.price_in_usd_per_mtok",
         )
+        if price.source == "spec" and p.price_source:
+            price = dataclasses.replace(price, source=f"spec: {p.price_source}")
+        return price
+
+    def max_tokens_for(self, name: str) -> int:
+        """Cap per answer for provider `name`: its profile's, else [planning] max_tokens."""
+        return self.profile(name).max_tokens or self.planning.max_tokens
+
+    def expected_output_tokens_for(self, name: str) -> int:
+        return self.profile(name).expected_output_tokens or self.planning.expected_output_tokens
 
 
 class Credentials:

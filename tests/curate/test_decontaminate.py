@@ -118,3 +118,24 @@ def test_eval_set_without_file_or_cache_is_a_user_error(evals, monkeypatch, tmp_
     with pytest.raises(UserError) as e:
         run(tmp, spec_for(only), {"web": [doc("web", 0, "x")]}, "nocache")
     assert "not in the local datasets cache" in e.value.what and "apps:test" in e.value.fix
+
+
+def test_hellaswag_validation_is_an_eval_set_in_its_upstream_schema(tmp_path):
+    """The eval issue's fourth set: a training document copying a HellaSwag context + ending is removed."""
+    from datakit.curate.evalsets import load_eval_set
+    from datakit.samples import SAMPLES
+
+    (path,) = SAMPLES["hellaswag"].files("validation")
+    items = load_eval_set("hellaswag:validation", {"hellaswag:validation": str(path)}, file="mix.toml")
+    rows = pq.read_table(path).to_pylist()
+    assert len(items) == len(rows) and items[0].item_id == str(rows[0]["ind"])
+    assert items[0].text.startswith(rows[0]["ctx"]) and rows[0]["endings"][1] in items[0].text
+    rng = random.Random(5)
+    leaked = random_text(rng, 20) + " " + items[3].text.replace("\n", " ") + " " + random_text(rng, 20)
+    docs = [doc("web", i, random_text(rng, 80)) for i in range(10)] + [doc("web", 10, leaked)]
+    spec = CurateSpec.from_toml({"decontaminate": {"against": ["hellaswag:validation"], "ngram": 8,
+                                                   "files": {"hellaswag:validation": str(path)}}}, file="mix.toml")
+    run(tmp_path, spec, {"web": docs}, "hs")
+    assert len(read_docs(tmp_path / "hs" / "out" / "web")) == 10
+    (removed,) = [r for r in load_removed(tmp_path / "hs" / "records") if r["step"] == "decontaminate"]
+    assert removed["detail"].startswith("hellaswag:validation#")  # templated samples share n-grams: any item may be named

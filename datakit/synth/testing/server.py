@@ -79,6 +79,7 @@ class FakeLLMServer:
         self.billed_completion_tokens = 0
         self.seen_paths: list[str] = []
         self.seen_auth: list[str] = []
+        self.seen_params: list[dict] = []  # model, max_tokens and temperature of each chat request
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.batch_requests = 0
@@ -116,6 +117,8 @@ class FakeLLMServer:
             self.seen_paths.append(request.path_qs)
             self.seen_auth.append(request.headers.get("api-key") or request.headers.get("Authorization", ""))
         body = await request.json()
+        with self._lock:
+            self.seen_params.append({k: body.get(k) for k in ("model", "max_tokens", "max_completion_tokens", "temperature")})
         if self.api_key is not None:
             given = request.headers.get("api-key") or request.headers.get("Authorization", "").removeprefix("Bearer ")
             if given != self.api_key:

@@ -56,6 +56,9 @@ def run_phase(
         f"{len(manifest.sources)} sources), model {phase.phase.model}, {nproc} x {device}",
         file=stdout or sys.stdout,
     )
+    from datakit_titan.budget import check_budget
+
+    print(f"  {check_budget(phase, manifest)}", file=stdout or sys.stdout)
     for i, st in enumerate(phase.stage):
         print(
             f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, nproc):,} tokens "
@@ -128,26 +131,32 @@ def run(
 @app.command()
 def estimate(
     phase: Path = typer.Argument(..., help="phase file"),
-    gpu: str = typer.Option("rtx5080", help="rtx5080, rtx5090, a100, h100 or h200"),
+    gpu: str = typer.Option(None, help="rtx5080, rtx5090, a100, h100 or h200 (default: the phase's [parallel] gpu, the plan's hardware)"),
     gpus: int = typer.Option(1, help="number of GPUs (data parallel)"),
     mfu: float = typer.Option(0.4, help="model FLOPs utilization to assume (0-1)"),
-    price_per_hour: float = typer.Option(0.0, help="dollars per GPU-hour"),
+    price_per_hour: float = typer.Option(None, help="dollars per GPU-hour (default: the plan's rate in the phase's [plan_claim] when it names this GPU, else 0)"),
     vocab: int = typer.Option(None, help="vocabulary when the preset takes the mixture's (default 65,536)"),
 ):
     """Parameters, FLOPs/token (6N + attention), wall-clock at a stated MFU, memory per GPU for
-    AdamW vs Adafactor with and without activation checkpointing, and dollars; plus the plan's
-    own "50B tokens in 4 days at 200 tokens/s on one RTX 5080" checked.
+    AdamW vs Adafactor with and without activation checkpointing, and dollars; then the plan's own
+    time/cost figure for this phase ([plan_claim] in the phase file) checked line by line.
 
-    Example: titan estimate engines/titan/phases/pretrain.toml --gpu rtx5080 --price-per-hour 0
+    Example: titan estimate engines/titan/phases/longctx_sft_dpo.toml   (the plan's A100 80GB)
+
+    Example: titan estimate engines/titan/phases/longctx_sft_dpo.toml --gpu rtx5090 --gpus 2
     """
-    from datakit_titan.estimate import plan_claim, report
-
+    from datakit_titan.estimate import plan_claim_report, report
     from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
 
     p = load_prefs_phase(phase) if is_prefs_phase(phase) else load_phase(phase)
+    gpu = gpu or p.parallel.gpu or "rtx5080"
+    claim = p.plan_claim
+    if price_per_hour is None:
+        same = claim is not None and claim.usd_per_gpu_hour is not None and claim.gpu == gpu.lower()
+        price_per_hour = claim.usd_per_gpu_hour if same else 0.0
     print(report(p, gpu=gpu, n_gpus=gpus, mfu=mfu, price_per_hour=price_per_hour, vocab_size=vocab))
     print()
-    print(plan_claim())
+    print(plan_claim_report(p, mfu=mfu))
 
 
 from datakit_titan.prefs.cli import refscore  # noqa: E402  phase 3: `titan refscore <phase.toml>`

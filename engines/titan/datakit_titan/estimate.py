@@ -5,7 +5,6 @@ Every figure that matters is computed here with its formula next to it. Nothing 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from datakit.errors import UserError
@@ -28,7 +27,9 @@ GPUS: dict[str, Gpu] = {
     "rtx5080": Gpu("RTX 5080", 112.6, 16, "NVIDIA RTX Blackwell whitepaper; 84 SM x 2.617 GHz x 512"),
     "rtx5090": Gpu("RTX 5090", 209.5, 32, "NVIDIA RTX Blackwell whitepaper; 170 SM x 2.407 GHz x 512"),
     # Data center: vendor datasheets, dense = half the "with sparsity" headline figure.
-    "a100": Gpu("A100 SXM 80GB", 312.0, 80, "nvidia.com/en-us/data-center/a100 (BF16 Tensor Core 312 TFLOPS)"),
+    # A100 80GB: SXM and PCIe have the same 312 TFLOPS dense BF16 on the datasheet; Azure's
+    # Standard_NC24ads_A100_v4 (the plan's phase-3 machine) is one A100 80GB PCIe.
+    "a100": Gpu("A100 80GB", 312.0, 80, "nvidia.com/en-us/data-center/a100 (BF16 Tensor Core 312 TFLOPS, SXM and PCIe)"),
     "h100": Gpu("H100 SXM", 989.4, 80, "nvidia.com/en-us/data-center/h100 (BF16 1,979 TFLOPS with sparsity)"),
     "h200": Gpu("H200 SXM", 989.4, 141, "nvidia.com/en-us/data-center/h200 (BF16 1,979 TFLOPS with sparsity)"),
 }
@@ -124,14 +125,21 @@ def memory_per_gpu(
     param_dtype float32: fp32 master weights, grads reduced in fp32, bf16 copies for compute
     (kept for the whole step when reshard_after_forward = never, the ZeRO-2 equivalent);
     bfloat16: pure bf16 weights, grads and optimizer state.
+
+    compute_copy: the unsharded bf16 parameters FSDP2 all-gathers for compute, held next to each GPU's
+    shard: every layer under reshard_after_forward = never (gathered in forward, freed after the
+    layer's backward), else ~2 layers (the current one and the prefetched next). fp32 params always
+    have one (the bf16 cast, on one GPU too); bf16 params have one only when sharded (n_gpus > 1):
+    on one GPU FSDP is not applied and the bf16 weights are used as they are.
     """
-    n = param_counts(p, vocab_size)["total"]
+    c = param_counts(p, vocab_size)
+    n = c["total"]
     wb = 4 if param_dtype == "float32" else 2
     weights = n * wb / n_gpus
     compute_copy = 0.0
-    if wb == 4:
+    if wb == 4 or n_gpus > 1:
         layers_gathered = p.n_layers if reshard_after_forward == "never" else 2
-        compute_copy = 2 * (param_counts(p, vocab_size)["per_layer"] * layers_gathered + vocab_size * p.dim)
+        compute_copy = 2 * (c["per_layer"] * layers_gathered + vocab_size * p.dim)
     grads = n * wb / n_gpus
     opt = optimizer_state_bytes(p, vocab_size, optimizer, wb) / n_gpus
     tokens = micro_batch * seq_len
@@ -203,6 +211,9 @@ def report(phase, *, gpu: str = "rtx5080", n_gpus: int = 1, mfu: float = 0.4, pr
     untied = dict(p.__dict__, tie_embeddings=False)
     n_untied = param_counts(Preset(**untied), vocab)["total"]
     lines = [f"phase {phase.phase.name}: model {phase.phase.model}, {phase.phase.tokens:,} tokens on {n_gpus} x {g.name}"]
+    basis = getattr(phase, "tokens_basis", "phase.tokens")
+    if basis != "phase.tokens":
+        lines.append(f"tokens: {phase.phase.tokens:,} = {basis}")
     lines.append(
         f"parameters: {c['total']:,} ({human(c['total'])}), embeddings {'tied' if p.tie_embeddings else 'untied'} "
         f"(untied would be {n_untied:,}); per layer {c['per_layer']:,} x {p.n_layers}, embedding {c['embedding']:,}"
@@ -225,7 +236,9 @@ def report(phase, *, gpu: str = "rtx5080", n_gpus: int = 1, mfu: float = 0.4, pr
             f"  FLOPs/token {human(fl['total'])} = 6N {human(fl['dense'])} + attention {human(fl['attention'])}; "
             f"at {mfu:.0%} MFU of {g.peak_bf16_tflops:g} TFLOPS: {tps:,.0f} tokens/s, {duration(secs)}"
         )
-    lines.append(f"total: {total_flops:.3e} FLOPs, {duration(total_s)} wall-clock, ${price_per_hour * n_gpus * total_s / 3600:,.2f} at ${price_per_hour:g}/GPU-hour")
+    gpu_hours = n_gpus * total_s / 3600
+    lines.append(f"total: {total_flops:.3e} FLOPs, {duration(total_s)} wall-clock = {gpu_hours:,.1f} GPU-hours, "
+                 f"${price_per_hour * gpu_hours:,.2f} at ${price_per_hour:g}/GPU-hour")
     seq = phase.stage[-1].seq_len
     lines.append(f"memory per GPU at seq_len {seq}, {phase.batch.per_gpu} rows (GiB; {g.name} has {g.memory_gib:g}):")
     lines.append(f"  {'optimizer':10} {'params':8} {'AC':9} {'weights':>8} {'grads':>7} {'optim':>7} {'acts':>7} {'logits':>7} {'total':>7}  fits")
@@ -237,34 +250,23 @@ def report(phase, *, gpu: str = "rtx5080", n_gpus: int = 1, mfu: float = 0.4, pr
                     activation_checkpointing=ac, n_gpus=n_gpus, reshard_after_forward=phase.parallel.fsdp_reshard_after_forward,
                 )
                 ok = "yes" if m["total"] <= g.memory_gib * GIB else "no"
+                mine = (opt, dtype, ac) == (phase.optimizer.name, phase.parallel.param_dtype, phase.parallel.activation_checkpointing)
                 lines.append(
                     f"  {opt:10} {'fp32' if dtype == 'float32' else 'bf16':8} {ac:9} {(m['weights'] + m['compute_copy']) / GIB:8.1f} {m['grads'] / GIB:7.1f} "
                     f"{m['optimizer'] / GIB:7.1f} {m['activations'] / GIB:7.1f} {m['logits'] / GIB:7.1f} {m['total'] / GIB:7.1f}  {ok}"
+                    + ("   <- this phase" if mine else "")
                 )
     lines.append(
-        "  (fp32 params = fp32 master weights + bf16 compute copy; bf16 = pure bf16 weights, grads and state; "
-        "activations bf16 with flash attention; +1 GiB context)"
+        "  (weights = this GPU's shard + the gathered bf16 compute copy (fp32 params; bf16 params on > 1 GPU); "
+        "bf16 = pure bf16 weights, grads and state; activations bf16 with flash attention; +1 GiB context)"
     )
     return "\n".join(lines)
 
 
-def plan_claim(tokens: int = 50 * 10**9, days: float = 4, claimed_tps: float = 200, gpu: str = "rtx5080", mfu: float = 0.4) -> str:
-    """The plan's "50B tokens in 4 days at 200 tokens/s on one RTX 5080", checked."""
-    p = PRESETS["plan-1.6b"]
-    g = find_gpu(gpu)
-    fl = flops_per_token(p, p.vocab_size, 2048)["total"]
-    needed_tps = tokens / (days * 86400)
-    at_claimed = tokens / claimed_tps
-    feasible_tps = mfu * g.peak_bf16_tflops * 1e12 / fl
-    return "\n".join(
-        [
-            f"plan: {human(tokens)} tokens in {days:g} days at {claimed_tps:g} tokens/s on one {g.name}",
-            f"  {days:g} days x 86,400 s x {claimed_tps:g} tokens/s = {days * 86400 * claimed_tps:,.0f} tokens, not {tokens:,}",
-            f"  {human(tokens)} tokens at {claimed_tps:g} tokens/s = {duration(at_claimed)} ({at_claimed / 86400 / 365:.1f} years)",
-            f"  {human(tokens)} tokens in {days:g} days needs {needed_tps:,.0f} tokens/s = {needed_tps * fl / 1e12:,.0f} TFLOPS sustained "
-            f"({fl / 1e9:.2f} GFLOPs/token), {needed_tps * fl / (g.peak_bf16_tflops * 1e12):.1f}x the {g.name}'s whole {g.peak_bf16_tflops:g} TFLOPS peak",
-            f"  what one {g.name} does at {mfu:.0%} MFU: {feasible_tps:,.0f} tokens/s -> {human(tokens)} tokens in {duration(tokens / feasible_tps)}; "
-            f"in {days:g} days {human(feasible_tps * days * 86400)} tokens",
-            f"  {human(tokens)} tokens in {days:g} days at {mfu:.0%} MFU takes {math.ceil(needed_tps * fl / (mfu * 989.4e12))} H100s",
-        ]
-    )
+def plan_claim_report(phase, mfu: float = 0.4) -> str:
+    """The phase's own [plan_claim] checked (datakit_titan.plan_claim), or a line saying it has none."""
+    from datakit_titan.plan_claim import check
+
+    if phase.plan_claim is None:
+        return f"plan: the seed plan states no time or cost figure for phase {phase.phase.name!r} (no [plan_claim] in {phase.path})"
+    return check(phase.plan_claim, mfu=mfu)  # the plan's figures are about the plan's model

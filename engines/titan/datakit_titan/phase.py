@@ -5,7 +5,10 @@
     mixture = "data/mixtures/pretrain"     # built mixture (Contract 2), relative to the cwd
     output = "outputs/pretrain"            # this phase's own folder (TorchTitan dump folder)
     model = "plan-1.6b"                    # preset in datakit_titan.presets
-    tokens = "50B"                         # token budget; steps are derived from it
+    tokens = "50B"                         # token budget; steps are derived from it; "mixture" = one
+                                           #   pass over the built mixture (datakit_titan.budget)
+    mixture_spec = "mixtures/pretrain.toml"  # the spec that builds `mixture` (sizes tokens = "mixture" early)
+    max_epochs = 1.0                       # passes over the mixture the budget may ask for
     init_from = ""                         # a previous phase's output folder (weights only)
     seed = 1234
 
@@ -20,6 +23,7 @@
     [checkpoint] interval, keep_last
     [metrics]    log_every, wandb = "offline" | "online" | "off", tensorboard
     [parallel]   fsdp_reshard_after_forward, activation_checkpointing, compile, gpu
+    [plan_claim] the seed plan's time/cost figure for this phase (datakit_titan.plan_claim)
 
 Unknown keys are errors. Every mistake is a `UserError` naming the file and field.
 """
@@ -35,6 +39,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datakit.errors import UserError
+from datakit_titan.plan_claim import PlanClaim
 from datakit_titan.presets import PRESETS
 
 _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
@@ -59,12 +64,14 @@ class PhaseInfo(_Strict):
     mixture: str
     output: str
     model: str
-    tokens: int
+    tokens: int | Literal["mixture"]  # "mixture": the mixture's total (datakit_titan.budget), a number after load_phase
+    mixture_spec: str = ""  # the spec that builds `mixture`, to size tokens = "mixture" before the build
+    max_epochs: float = Field(1.0, gt=0)  # passes over the mixture the token budget may ask for
     init_from: str = ""
     seed: int = 1234
     loss: Literal["lm"] = "lm"  # sft_dpo arrives with the long-context phase
 
-    _tokens = field_validator("tokens", mode="before")(lambda cls, v: parse_tokens(v))
+    _tokens = field_validator("tokens", mode="before")(lambda cls, v: v if v == "mixture" else parse_tokens(v))
 
 
 class Stage(_Strict):
@@ -119,8 +126,10 @@ class Phase(_Strict):
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
     metrics: Metrics = Field(default_factory=Metrics)
     parallel: Parallel = Field(default_factory=Parallel)
+    plan_claim: PlanClaim | None = None
 
     path: Path = Field(default=Path("."), exclude=True)
+    tokens_basis: str = Field(default="phase.tokens", exclude=True)  # where phase.tokens came from
 
     # -- derived ----------------------------------------------------------------------------
     def stage_tokens(self) -> list[int]:
@@ -174,6 +183,9 @@ def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = 
     phase.path = path
     if phase.phase.model not in PRESETS:
         raise UserError(f"unknown model preset {phase.phase.model!r}", file=path, field="phase.model", fix=f"use one of {sorted(PRESETS)}")
+    from datakit_titan.budget import resolve_tokens
+
+    resolve_tokens(phase)  # tokens = "mixture" -> the manifest's (or spec's) total
     tokens = phase.stage_tokens()
     if any(t <= 0 for t in tokens):
         raise UserError(

@@ -1,12 +1,12 @@
-"""Model presets: the plan's ~1.6B llama3-family model and a tiny one for CPU smoke runs.
+"""Model presets: the plan's llama3-family model (1.59B parameters) and a tiny one for CPU smoke runs.
 
 Shapes only (no torch import, so `titan estimate` is instant); `datakit_titan.spec` turns a
 preset into a TorchTitan `Llama3Model` spec.
 
 Embeddings are tied in both (input embedding = output projection). For the plan's config
 (vocab 65,536, hidden 2048) the tie saves 134,217,728 parameters (2.1 GB of fp32 weights, grads and AdamW
-state), it is what Llama 3.2 1B/3B and SmolLM do at this size, and it is the reading under
-which the plan's "~1.6B parameters" is right: 1,593,935,872 tied vs 1,728,153,600 untied.
+state), it is what Llama 3.2 1B/3B and SmolLM do at this size, and it keeps the model nearer the
+plan's "~1B parameters" (which its own shapes cannot meet: 1,593,935,872 tied vs 1,728,153,600 untied).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Adafactor that works on FSDP2's sharded (DTensor) parameters, and registered with TorchTitan in datakit_titan.adafactor.
 
-The plan picks Adafactor so ~1.6B parameters train in 16 GB. TorchTitan wraps every model in
+The plan picks Adafactor so its model (1.59B parameters) trains in 16 GB. TorchTitan wraps every model in
 `fully_shard`, so parameters are DTensors (even on one GPU), and `torch.optim.Adafactor` fails on
 them (torch 2.13: an in-place `pow_` needs a placement change on a `_NormPartial`). This is the
 same algorithm as `torch.optim.Adafactor` (Shazeer & Stern 2018 as implemented there: factored

@@ -60,7 +60,7 @@ def final_checkpoint(path: str | Path, phase: Phase) -> Path:
 
 
 def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memory_gib: float | None = None) -> Manifest:
-    """Every check that needs no model: mixture complete and intact, vocab, init_from, seq_len, fit."""
+    """Every check that needs no model: mixture complete and intact, vocab, token budget, init_from, seq_len, fit."""
     mixture = Path(phase.phase.mixture)
     try:
         manifest = open_mixture(mixture)
@@ -69,6 +69,9 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
         e.what = f"{e.what} (phase {phase.path})"
         raise
     model_vocab(phase)
+    from datakit_titan.budget import check_budget
+
+    check_budget(phase, manifest)  # no more than the mixture's tokens x max_epochs
     preset = PRESETS[phase.phase.model]
     for i, st in enumerate(phase.stage):
         if st.seq_len > preset.max_seq_len:

@@ -30,6 +30,49 @@ def test_shipped_phase_files_load_and_derive_steps_from_the_token_budget():
     assert smoke.phase.model == "tiny" and sum(smoke.stage_steps()) == 40
 
 
+def test_phase_files_train_the_plans_tokens_on_the_plans_hardware():
+    mid = load_phase(PHASES / "midtrain.toml")  # tokens = "mixture": the spec's 50B until the mixture is built
+    assert mid.phase.tokens == 50 * 10**9 and "mixtures/midtrain.toml" in mid.tokens_basis
+    from datakit_titan.prefs.phase import load_prefs_phase
+
+    long = load_prefs_phase(PHASES / "longctx_sft_dpo.toml")
+    assert long.phase.tokens == 25 * 10**9 and long.parallel.gpu == "a100"
+    assert (long.optimizer.name, long.parallel.param_dtype) == ("adamw", "float32")
+    assert load_phase(PHASES / "pretrain.toml").parallel.gpu == "rtx5080"
+
+
+def test_tokens_mixture_reads_the_manifest_and_the_budget_is_capped_by_it(tmp_path, mixture):
+    import json
+
+    total = json.loads((mixture / "manifest.json").read_text())["total_tokens"]
+    phase = load_phase(phase_file(tmp_path, mixture, tokens='"mixture"'))
+    assert phase.phase.tokens == total and "manifest.json" in phase.tokens_basis
+    check_phase(phase, device="cpu")  # exactly one pass: allowed
+    too_many = load_phase(phase_file(tmp_path, mixture, tokens=str(total + 1)))
+    with pytest.raises(UserError, match=f"asks {total + 1:,} tokens but the mixture .* holds {total:,}") as e:
+        check_phase(too_many, device="cpu")
+    assert e.value.field == "phase.tokens" and "max_epochs" in e.value.fix
+    twice = load_phase(phase_file(tmp_path, mixture, tokens=str(2 * total)))
+    twice.phase.max_epochs = 2.0
+    check_phase(twice, device="cpu")
+
+
+def test_tokens_mixture_before_the_build_needs_the_spec(tmp_path):
+    missing = tmp_path / "not-built"
+    with pytest.raises(UserError, match="needs the built mixture") as e:
+        load_phase(phase_file(tmp_path, missing, tokens='"mixture"'))
+    assert e.value.field == "phase.tokens"
+    spec = tmp_path / "m.toml"
+    spec.write_text('[mixture]\nname = "m"\ntotal_tokens = "3M"\ntokenizer = "t.json"\noutput = "o"\n'
+                    '[[source]]\nname = "a"\nuri = "hf://openai/gsm8k"\nconfig = "main"\nformat = "gsm8k"\ntokens = "1M"\n')
+    path = phase_file(tmp_path, missing, tokens='"mixture"')
+    path.write_text(path.read_text().replace("[[stage]]", f'[plan_claim]\ntokens = "1B"\nhours = 1\ntokens_per_s = 10\n[[stage]]')
+                    .replace('tokens = "mixture"', f'tokens = "mixture"\nmixture_spec = "{spec}"'))
+    phase = load_phase(path)
+    assert phase.phase.tokens == 3 * 10**6 and "total_tokens of" in phase.tokens_basis
+    assert phase.plan_claim.tokens == 10**9
+
+
 def test_token_counts_parse():
     assert parse_tokens("50B") == 50 * 10**9 and parse_tokens("500M") == 500 * 10**6 and parse_tokens("12_000") == 12000
     with pytest.raises(ValueError):
