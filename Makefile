@@ -25,4 +25,4 @@ test: install
 	$(BIN)/pytest -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) data tokenizers outputs
+	rm -rf $(VENV) data tokenizers outputs exports
