@@ -1,7 +1,7 @@
 """Quantization report on this CPU: size, perplexity, ppl ratio and mean KL vs f16, prompt and generation
 tokens/s per GGUF (f16, Q8_0, Q6_K, Q5_K_M, Q4_K_M), measured by llama.cpp on held-out documents.
 
-    python benchmarks/bench_quant.py [--steps 300] [--tokens 16384] [--out /tmp/bench-quant]
+    python benchmarks/bench_quant.py [--steps 150] [--tokens 16384] [--out /tmp/bench-quant]
 
 The model: the `small` preset (hidden 256, MLP 512, 2 layers, 4 heads / 2 KV heads, vocab 4,096: rows
 are multiples of 256, so the k-quants apply as they would on the plan's model) trained here with a real
@@ -28,7 +28,7 @@ QUANTS = ["f16", "q8_0", "q6_k", "q5_k_m", "q4_k_m"]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=300, help="training steps of 8 x 256 tokens")
+    ap.add_argument("--steps", type=int, default=150, help="training steps of 8 x 256 tokens")
     ap.add_argument("--tokens", type=int, default=16384, help="held-out next-token predictions per file")
     ap.add_argument("--ctx", type=int, default=256, help="chunk length (the model's trained context)")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")

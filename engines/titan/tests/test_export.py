@@ -77,6 +77,31 @@ def test_gguf_f16_in_llama_cpp_matches_torchtitan(trained, titan, gguf_dir):
     assert r["max_abs_logit_diff"] < 0.05 and r["greedy_equal"]
 
 
+def test_tokenization_identical_on_mixed_corpus(trained, titan, gguf_dir):
+    """Prose, Python and planning documents: tokenizer.json (HF tokenizers), AutoTokenizer of the HF export
+    and llama.cpp's tokenizer of the GGUF give the same ids, BOS included."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from datakit_titan.export.generate import open_gguf, tokenize
+    from datakit_titan.export.hf import export_hf
+
+    t, model = titan
+    hf = export_hf(t, trained["root"] / "exports" / "hf-tok", model=model)
+    ours, auto = Tokenizer.from_file(str(trained["tokenizer"])), AutoTokenizer.from_pretrained(hf)
+    llm = open_gguf(gguf_dir / "model-f16.gguf")
+    try:
+        n = 0
+        for source, docs in trained["docs"].items():
+            for doc in docs[::5][:20]:
+                ids = ours.encode(doc).ids
+                assert ids[0] == 1 and auto(doc).input_ids == ids and tokenize(llm, doc) == ids, (source, doc[:80])
+                n += len(ids)
+    finally:
+        llm.close()
+    assert n > 20_000
+
+
 def test_each_quant_is_llama_cpp_quantized_loads_and_generates(gguf_dir):
     import gguf
 
@@ -203,3 +228,13 @@ def test_quant_report_checks_the_mixture(trained, gguf_dir, tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(UserError, match="sha256"):
         measure(gguf_dir, bad, n_tokens=256, ctx=128, progress=False)
+
+
+def test_titan_generate_command(gguf_dir, tmp_path):
+    prompt = "<problem>Plan a route from Depot to Kelso.</problem>"
+    r = subprocess.run([sys.executable, "-m", "datakit_titan.cli", "generate", str(gguf_dir / "model-q4_k_m.gguf"), prompt, "--max-tokens", "6"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(prompt) and "stop: " in r.stdout and "generation" in r.stdout and "tok/s; llama.cpp, model-q4_k_m.gguf]" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "datakit_titan.cli", "generate", str(tmp_path / "nope.gguf"), prompt], capture_output=True, text=True)
+    assert r.returncode == 2 and "GGUF file does not exist" in r.stderr and "Traceback" not in r.stderr

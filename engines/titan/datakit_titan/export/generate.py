@@ -7,6 +7,7 @@ or after max_tokens. Pieces are printed with their tags.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import time
 from collections.abc import Iterator
@@ -86,6 +87,7 @@ def generate(llm, prompt: str | list[int], *, max_tokens: int = 256, temperature
     stop_id = llm.tokenize(STOP_TAG.encode(), add_bos=False, special=True)
     stop_id = stop_id[0] if stop_at_answer and len(stop_id) == 1 else None
     out = Generation(n_prompt=len(ids))
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span two tokens
     t0 = time.perf_counter()
     t_first = None
     for tok in _tokens(llm, ids, temperature, top_k, top_p, min_p, repeat_penalty):
@@ -96,7 +98,7 @@ def generate(llm, prompt: str | list[int], *, max_tokens: int = 256, temperature
             break
         out.tokens.append(tok)
         if on_piece:
-            on_piece(llm.detokenize([tok], prev_tokens=ids + out.tokens[:-1], special=True).decode("utf-8", "replace"))
+            on_piece(utf8.decode(llm.detokenize([tok], prev_tokens=ids + out.tokens[:-1], special=True)))
         if tok == stop_id:
             out.stop = STOP_TAG
             break

@@ -19,6 +19,7 @@ is added on encode and EOS is not (as the HF tokenizer's post-processor does).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -117,6 +118,7 @@ def _add_tokenizer(w, t: Trained) -> None:
     w.add_tokenizer_pre("llama-bpe")
     w.add_token_list(tokens)
     w.add_token_types(types)
+    logging.getLogger("gguf.vocab").setLevel(logging.ERROR)  # it warns about our pair template's <s>, which GGUF has no use for
     with tempfile.TemporaryDirectory() as d:  # gguf's SpecialVocab reads an HF tokenizer folder
         shutil.copyfile(t.tokenizer, Path(d) / "tokenizer.json")
         for name, text in tokenizer_files(t).items():

@@ -55,7 +55,7 @@ def hf_config(t: Trained, dtype: str = "bfloat16") -> dict:
         bos_token_id=t.manifest.tokenizer.bos_id, eos_token_id=t.manifest.tokenizer.eos_id, pad_token_id=t.manifest.tokenizer.pad_id,
         rope_parameters=rope, attention_bias=False, mlp_bias=False,
     )
-    d = cfg.to_dict()
+    d = json.loads(cfg.to_json_string())  # the keys that differ from defaults, as save_pretrained writes them
     d.update(architectures=["LlamaForCausalLM"], torch_dtype=dtype, dtype=dtype, rope_theta=rope["rope_theta"],
              rope_scaling=None if rope["rope_type"] == "default" else {k: v for k, v in rope.items() if k != "rope_theta"})
     return d
