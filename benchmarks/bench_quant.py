@@ -1,7 +1,7 @@
 """Quantization report on this CPU: size, perplexity, ppl ratio and mean KL vs f16, prompt and generation
 tokens/s per GGUF (f16, Q8_0, Q6_K, Q5_K_M, Q4_K_M), measured by llama.cpp on held-out documents.
 
-    python benchmarks/bench_quant.py [--steps 150] [--tokens 16384] [--out /tmp/bench-quant]
+    python benchmarks/bench_quant.py [--steps 150] [--tokens 16384] [--out bench-quant]
 
 The model: the `small` preset (hidden 256, MLP 512, 2 layers, 4 heads / 2 KV heads, vocab 4,096: rows
 are multiples of 256, so the k-quants apply as they would on the plan's model) trained here with a real

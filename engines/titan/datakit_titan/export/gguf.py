@@ -150,7 +150,7 @@ def write_gguf(t: Trained, path: str | Path, *, qtype: str = "f16", model=None) 
     for key, name in names.items():
         data = state[key]
         if data.ndim == 1 or qtype == "f32":  # norms stay f32, as llama.cpp's converter keeps them
-            w.add_tensor(name, data.astype(np.float32))
+            w.add_tensor(name, data.astype(np.float32, copy=False))  # shares the model's memory
             continue
         q = gguf.quants.quantize(data, ggml)
         shape = gguf.quant_shape_from_byte_shape(q.shape, ggml) if q.dtype == np.uint8 else q.shape

@@ -123,7 +123,9 @@ def measure(folder: str | Path, mixture: str | Path, *, n_tokens: int = 16384, c
         prompt_ids = [int(t) for t in stream[: min(32, n_ctx // 2)]]
         rows = []
         for q, llm in models.items():
-            g = generate(llm, prompt_ids, max_tokens=gen_tokens, temperature=0.0, stop_at_answer=False)
+            # best of 3: on a shared machine the fastest run is the one least disturbed by other work
+            g = max((generate(llm, prompt_ids, max_tokens=gen_tokens, temperature=0.0, stop_at_answer=False) for _ in range(3)),
+                    key=lambda g: g.gen_tps)
             size = files[q].stat().st_size
             n_params = int(meta.get("datakit.n_params", 0)) or None
             rows.append({
