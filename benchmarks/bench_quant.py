@@ -9,7 +9,7 @@ are multiples of 256, so the k-quants apply as they would on the plan's model) t
 documents; the other 10% are the held-out mixture scored here). Then `titan export --to gguf` and
 `titan quant-report`. Prints the table and writes quant_report.md + .png into <out>/gguf.
 
-A 4M-parameter model trained for minutes is not the plan's 1.6B model: read the ordering and the KL
+A 2.2M-parameter model trained for minutes is not the plan's 1.6B model: read the ordering and the KL
 figures, and the anchors (llama.cpp's Llama-3-8B table, a ~2B model) for what a trained model loses.
 """
 
