@@ -3,6 +3,7 @@
     titan estimate engines/titan/phases/pretrain.toml --gpu rtx5080 --price-per-hour 0
     titan run engines/titan/phases/smoke.toml --device cpu
     titan run engines/titan/phases/pretrain.toml --nproc 8
+    titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ def run(
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
+    from datakit_titan.export.checkpoint import record_phase
     from datakit_titan.prefs.phase import is_prefs_phase
+
+    record_phase(phase)  # <output>/phase.toml: what `titan export <output>` reads
 
     if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
         from datakit_titan.prefs.cli import run_prefs_phase
@@ -162,6 +166,12 @@ def estimate(
 from datakit_titan.prefs.cli import refscore  # noqa: E402  phase 3: `titan refscore <phase.toml>`
 
 app.command()(refscore)
+
+from datakit_titan.export.cli import export, generate, quant_report  # noqa: E402  titan export / generate / quant-report
+
+app.command()(export)
+app.command()(generate)
+app.command("quant-report")(quant_report)
 
 
 def main() -> None:

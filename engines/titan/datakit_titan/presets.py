@@ -40,4 +40,7 @@ PRESETS: dict[str, Preset] = {
     "plan-1.6b": Preset(dim=2048, n_layers=24, n_heads=16, n_kv_heads=4, ffn_hidden=8192, vocab_size=65_536),
     # CPU smoke / CI: a few hundred thousand parameters, vocab from the mixture
     "tiny": Preset(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn_hidden=192, vocab_size=None, max_seq_len=2048),
+    # export tests and the quant report (CPU): every weight row a multiple of 256, so llama.cpp's k-quants
+    # (Q6_K, Q5_K_M, Q4_K_M) apply instead of falling back to Q8_0/Q5_0 as they do at tiny's 64
+    "small": Preset(dim=256, n_layers=2, n_heads=4, n_kv_heads=2, ffn_hidden=512, vocab_size=None, max_seq_len=2048),
 }
