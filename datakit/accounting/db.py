@@ -80,6 +80,21 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
     return output / DB_NAME
 
 
+def write_accounting_from_shards(output: Path, manifest: Manifest) -> Path:
+    """accounting.duckdb for shards written by another tool (test fixtures, a user's own writer): one `docs` row
+    per document of every shard, read from its `.ds.index` (doc ids `<shard path>:<i>`, no chars or scores)."""
+    from datakit.mix.manifest import read_shard
+
+    rows = []
+    for s in manifest.sources:
+        for sh in s.shards:
+            _, ends, _ = read_shard(Path(output) / sh.path, manifest.tokenizer.token_size_bytes)
+            lengths = (ends.astype("int64") - [0, *ends[:-1].astype("int64")]).tolist()
+            rows += [(s.name, Path(sh.path).name, len(rows) + i, f"{sh.path}:{i}", n, 0, None, 0, 0, None, None, None, None)
+                     for i, n in enumerate(lengths)]
+    return write_accounting(output, manifest, rows)
+
+
 def _curation_tables(con: duckdb.DuckDBPyConnection, records_dir: Path) -> None:
     try:
         from datakit.curate.records import load_removed, load_step_stats
