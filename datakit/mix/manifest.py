@@ -164,5 +164,5 @@ def read_shard(path: str | os.PathLike, token_size_bytes: int = 2) -> tuple[np.n
     loss = np.memmap(loss_path, dtype=np.uint8, mode="r") if loss_path.exists() and loss_path.stat().st_size else None
     problems = structure_problems(len(tokens), doc_ends, len(loss) if loss is not None else (0 if loss_path.exists() else None))
     if problems:
-        raise damaged("; ".join(problems), index_path)
+        raise damaged("; ".join(problems), path)
     return tokens, doc_ends, loss
