@@ -20,10 +20,25 @@ from datakit.errors import UserError
 from datakit.spec.sizes import parse_size
 
 DEFAULT_MAX_EPOCHS = 4.0
+MIN_SEQ_LEN = 8  # `<s>`, a few tokens, `</s>`: anything shorter cannot hold a document
+MAX_SEQ_LEN = 8192  # the longest context of the model this data is for (engine presets' max_seq_len)
+MIN_SHARD_TOKENS = 1000  # smaller shards would mean a file per document or two
+MAX_SEED = 2**63 - 1  # TOML integers are signed 64-bit
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _at_least(minimum: int, hint: str = ""):
+    """After-validator for parsed sizes: None and "all" pass, integers must be >= minimum."""
+
+    def check(v: Any) -> Any:
+        if isinstance(v, int) and v < minimum:
+            raise ValueError(f"must be >= {minimum:,}{hint}, got {v:,}")
+        return v
+
+    return check
 
 
 class HydrateSpec(_Strict):
@@ -48,6 +63,8 @@ class ContextSpec(_Strict):
     def _size(cls, v: Any) -> Any:
         return None if v is None else parse_size(v)
 
+    _max_tokens = field_validator("max_tokens")(lambda cls, v: _at_least(1)(v))
+
 
 class SourceSpec(_Strict):
     name: str
@@ -64,7 +81,9 @@ class SourceSpec(_Strict):
     context: ContextSpec | None = None  # only for format = "sft" | "dpo"
     tokens_available: int | None = None  # override for hf:// sources the catalog does not know
     docs_available: int | None = None
-    tasks: int | None = None  # datatrove tasks reading this source (default: one per file / hub shard)
+    tasks: int | None = Field(None, ge=1)  # datatrove tasks reading this source (default: one per file / hub shard)
+
+    _available_range = field_validator("tokens_available", "docs_available")(lambda cls, v: _at_least(1)(v))
 
     @field_validator("name")
     @classmethod
@@ -118,18 +137,21 @@ class SourceSpec(_Strict):
 
 class MixtureSection(_Strict):
     name: str
-    seq_len: int = 2048
+    seq_len: int = Field(2048, ge=MIN_SEQ_LEN, le=MAX_SEQ_LEN)
     total_tokens: int | None = None
     tokenizer: str
     vocab_size: int = 65536
     output: str
-    seed: int = 1234
+    seed: int = Field(1234, ge=0, le=MAX_SEED)
     shard_tokens: int = 100_000_000  # max tokens per output shard
 
     @field_validator("total_tokens", "shard_tokens", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return None if v is None else parse_size(v)
+
+    _total_range = field_validator("total_tokens")(lambda cls, v: _at_least(1)(v))
+    _shard_range = field_validator("shard_tokens")(lambda cls, v: _at_least(MIN_SHARD_TOKENS)(v))
 
     @field_validator("vocab_size")
     @classmethod
@@ -143,12 +165,14 @@ class TokenizerTrainSection(_Strict):
     """How `datakit tokenizer train` samples this spec's sources."""
 
     sample_bytes: int = 1_000_000_000
-    min_frequency: int = 2
+    min_frequency: int = Field(2, ge=1)
 
     @field_validator("sample_bytes", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return parse_size(v)
+
+    _sample_range = field_validator("sample_bytes")(lambda cls, v: _at_least(1000)(v))
 
 
 class MixtureSpec(_Strict):
@@ -196,9 +220,11 @@ class MixtureSpec(_Strict):
         raise UserError(f"no source named {name!r}", file=self.path, fix=f"use one of {[s.name for s in self.source]}")
 
 
+_RANGE = "use a value in the allowed range (docs/mixtures.md lists every field)"
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling against docs/mixtures.md",
     "missing": "add it",
+    **{t: _RANGE for t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number")},
 }
 
 

@@ -42,6 +42,8 @@ _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 
 def parse_tokens(value: int | str) -> int:
     """'50B' / '500M' / '12_000' / 12000 -> an integer token count."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a token count: {value!r} (use e.g. 50B, 500M, 12_000)")
     if isinstance(value, int):
         return value
     m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([KMBT]?)\s*", str(value).upper())
@@ -51,7 +53,7 @@ def parse_tokens(value: int | str) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PhaseInfo(_Strict):
@@ -59,17 +61,17 @@ class PhaseInfo(_Strict):
     mixture: str
     output: str
     model: str
-    tokens: int
+    tokens: int = Field(gt=0)
     init_from: str = ""
-    seed: int = 1234
+    seed: int = Field(1234, ge=0)
     loss: Literal["lm"] = "lm"  # sft_dpo arrives with the long-context phase
 
     _tokens = field_validator("tokens", mode="before")(lambda cls, v: parse_tokens(v))
 
 
 class Stage(_Strict):
-    seq_len: int = Field(gt=0)
-    tokens: int | None = None
+    seq_len: int = Field(ge=8)  # at most the model's context: checked against the preset in validate.check_phase
+    tokens: int | None = Field(None, gt=0)
 
     _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_tokens(v))
 
@@ -81,18 +83,25 @@ class Batch(_Strict):
 
 class Optimizer(_Strict):
     name: Literal["adamw", "adafactor"] = "adamw"
-    lr: float = 3e-4
-    weight_decay: float = 0.1
+    lr: float = Field(3e-4, gt=0, le=1)
+    weight_decay: float = Field(0.1, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
-    warmup_steps: int = 2000
+    eps: float = Field(1e-8, gt=0, le=1)
+    warmup_steps: int = Field(2000, ge=0)  # and at most the phase's steps: checked in load_phase / check_phase
     decay: Literal["cosine", "linear"] = "cosine"
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1), e.g. [0.9, 0.95]")
+        return v
 
 
 class Checkpoint(_Strict):
     interval: int = Field(1000, gt=0)
-    keep_last: int = 3  # 0 keeps all; TorchTitan needs at least 2 otherwise
+    keep_last: int = Field(3, ge=0)  # 0 keeps all; TorchTitan needs at least 2 otherwise
 
 
 class Metrics(_Strict):
@@ -182,4 +191,17 @@ def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = 
         )
     if phase.checkpoint.keep_last == 1:
         raise UserError("keep_last = 1 is not allowed (the newest may still be saving)", file=path, field="checkpoint.keep_last", fix="use 0 (keep all) or >= 2")
+    check_warmup(phase, n_gpus=1)
     return phase
+
+
+def check_warmup(phase: Phase, n_gpus: int) -> None:
+    """Warmup longer than the run would never reach the peak learning rate (steps shrink as GPUs grow)."""
+    steps = sum(phase.stage_steps(n_gpus))
+    if phase.optimizer.warmup_steps > steps:
+        raise UserError(
+            f"warmup_steps = {phase.optimizer.warmup_steps:,}{'' if 'warmup_steps' in phase.optimizer.model_fields_set else ' (the default)'} "
+            f"but the phase has {steps:,} steps on {n_gpus} GPU(s): "
+            "the learning rate would never reach its peak", file=phase.path, field="optimizer.warmup_steps",
+            fix=f"set [optimizer] warmup_steps <= {steps:,} (e.g. {max(1, steps // 100):,}, 1% of the steps), or raise phase.tokens",
+        )

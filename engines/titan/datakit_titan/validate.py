@@ -9,7 +9,7 @@ from pathlib import Path
 from datakit.errors import UserError
 from datakit.mix.manifest import Manifest, load_manifest
 from datakit_titan.dataset import open_mixture
-from datakit_titan.phase import Phase
+from datakit_titan.phase import Phase, check_warmup
 from datakit_titan.presets import PRESETS
 
 _STEP = re.compile(r"step-(\d+)$")
@@ -69,6 +69,7 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
         e.what = f"{e.what} (phase {phase.path})"
         raise
     model_vocab(phase)
+    check_warmup(phase, n_gpus)
     preset = PRESETS[phase.phase.model]
     for i, st in enumerate(phase.stage):
         if st.seq_len > preset.max_seq_len:

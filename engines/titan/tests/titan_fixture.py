@@ -102,6 +102,7 @@ per_gpu = {fields['per_gpu']}
 grad_accum = 2
 [optimizer]
 name = {fields['optimizer']}
+warmup_steps = 1
 [parallel]
 gpu = {fields['gpu']}
 {fields['extra']}

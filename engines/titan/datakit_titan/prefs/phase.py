@@ -35,7 +35,7 @@ from datakit_titan.presets import PRESETS, Preset
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PrefsInfo(PhaseInfo):
