@@ -27,7 +27,9 @@ MAX_SEED = 2**63 - 1  # TOML integers are signed 64-bit
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: a TOML string is not a number (seq_len = "256" is refused, not read as 256); sizes like "50B" are
+    # parsed by their own validators; integers still pass as floats
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def _at_least(minimum: int, hint: str = ""):
@@ -187,22 +189,27 @@ class MixtureSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "MixtureSpec":
+        # cross-field rules: raised as UserError here (pydantic passes it through) to name the field
         seen = set()
         for s in self.source:
             if s.name in seen:
-                raise ValueError(f"two sources are named {s.name!r}; names must be unique")
+                raise UserError(f"two sources are named {s.name!r}; names must be unique", file=self.path,
+                                field=f"source.{s.name}.name", fix="rename one of them (the name becomes a folder)")
             seen.add(s.name)
         names = {s.name: s for s in self.source}
         for s in self.source:
             if s.context is None:
                 continue
             if s.format not in ("sft", "dpo"):
-                raise ValueError(f"source {s.name!r}: `context` applies to format \"sft\" or \"dpo\" only")
+                raise UserError("`context` applies to format \"sft\" or \"dpo\" only", file=self.path, field=f"source.{s.name}.context",
+                                fix="remove it, or set format = \"sft\" / \"dpo\" on a source of Contract 3 records")
             for c in s.context.sources:
                 if c not in names or names[c].format in ("sft", "dpo") or c == s.name:
-                    raise ValueError(f"source {s.name!r}: context source {c!r} must be another plain-text source of this spec")
+                    raise UserError(f"context source {c!r} must be another plain-text source of this spec", file=self.path,
+                                    field=f"source.{s.name}.context.sources", fix=f"use names of this spec's text sources: {sorted(names)}")
         if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
-            raise ValueError("sources use `weight`, so [mixture] needs `total_tokens` (e.g. \"50B\")")
+            raise UserError("sources use `weight`, so [mixture] needs `total_tokens`", file=self.path, field="mixture.total_tokens",
+                            fix="add total_tokens = \"50B\" (for example) to [mixture], or give each source tokens instead of weight")
         return self
 
     @property
@@ -235,7 +242,7 @@ def _field_path(data: dict, loc: tuple) -> str:
     for i, key in enumerate(loc):
         if isinstance(key, int) and isinstance(node, list) and key < len(node):
             item = node[key]
-            parts[-1:] = [f"{parts[-1]}.{item.get('name', key)}" if isinstance(item, dict) else f"{parts[-1]}[{key}]"]
+            parts[-1:] = [f"{parts[-1]}.{item['name']}" if isinstance(item, dict) and isinstance(item.get("name"), str) else f"{parts[-1]}[{key}]"]
             node = item
             continue
         parts.append(str(key))
@@ -270,6 +277,11 @@ def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
         raise UserError(msg, file=path, field=field, fix=_FIXES.get(err["type"], "see docs/mixtures.md for the field's form")) from None
     if spec.curate is not None:
         spec.curate = validate_curate(spec.curate, path)
+    for s in spec.source:  # filter names, parameters and expressions: refused before anything is written
+        if s.filters:
+            from datakit.curate.spec import parse_filters
+
+            parse_filters(s.filters, file=path, source=s.name)
     return spec
 
 

@@ -30,7 +30,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -53,7 +53,8 @@ def parse_tokens(value: int | str) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: a TOML string is not a number ("64" is refused, not read as 64); integers still pass as floats
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PhaseInfo(_Strict):
@@ -90,6 +91,11 @@ class Optimizer(_Strict):
     warmup_steps: int = Field(2000, ge=0)  # and at most the phase's steps: checked in load_phase / check_phase
     decay: Literal["cosine", "linear"] = "cosine"
     min_lr_ratio: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _betas_array(cls, v):
+        return tuple(v) if isinstance(v, list) else v  # a TOML array
 
     @field_validator("betas")
     @classmethod
@@ -130,6 +136,7 @@ class Phase(_Strict):
     parallel: Parallel = Field(default_factory=Parallel)
 
     path: Path = Field(default=Path("."), exclude=True)
+    context_from_preset: ClassVar[bool] = True  # stage seq_len <= the preset's max_seq_len (phase 3 stretches it with RoPE)
 
     # -- derived ----------------------------------------------------------------------------
     def stage_tokens(self) -> list[int]:
@@ -189,6 +196,12 @@ def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = 
             f"stage token budgets {tokens} leave nothing for a stage (phase.tokens = {phase.phase.tokens:,})",
             file=path, field="stage.tokens", fix="make phase.tokens larger than the stated stage tokens",
         )
+    if cls.context_from_preset:
+        preset = PRESETS[phase.phase.model]
+        for i, st in enumerate(phase.stage):
+            if st.seq_len > preset.max_seq_len:
+                raise UserError(f"seq_len {st.seq_len} exceeds the model's {preset.max_seq_len} positions", file=path,
+                                field=f"stage.{i}.seq_len", fix=f"use at most {preset.max_seq_len}, or a model preset with a longer context")
     if phase.checkpoint.keep_last == 1:
         raise UserError("keep_last = 1 is not allowed (the newest may still be saving)", file=path, field="checkpoint.keep_last", fix="use 0 (keep all) or >= 2")
     check_warmup(phase, n_gpus=1)

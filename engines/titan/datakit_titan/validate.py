@@ -64,19 +64,12 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
     mixture = Path(phase.phase.mixture)
     try:
         manifest = open_mixture(mixture)
-    except UserError as e:
-        e.field = e.field or "phase.mixture"
-        e.what = f"{e.what} (phase {phase.path})"
+    except UserError as e:  # name the phase file and field; the mixture folder goes into the message
+        e.what = f"{e.file}: {e.what}" if e.file and e.file != str(phase.path) else e.what
+        e.file, e.field = str(phase.path), e.field if e.field and e.field.startswith("phase.") else "phase.mixture"
         raise
     model_vocab(phase)
     check_warmup(phase, n_gpus)
-    preset = PRESETS[phase.phase.model]
-    for i, st in enumerate(phase.stage):
-        if st.seq_len > preset.max_seq_len:
-            raise UserError(
-                f"seq_len {st.seq_len} exceeds the model's {preset.max_seq_len} positions",
-                file=phase.path, field=f"stage.{i}.seq_len", fix=f"use at most {preset.max_seq_len}",
-            )
     if phase.phase.init_from:
         final_checkpoint(phase.phase.init_from, phase)
     if device != "cpu":
