@@ -425,7 +425,14 @@ def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count
             counted = count_available(local_spec, 2 if vocab <= 65536 else 4)
         else:
             counted = {s.name: char_estimate(work, spec, s) for s in local}
-    return make_plan(spec, counted, filter_stats=load_filter_stats(work))
+    plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
+    estimated = [n for n, (_, _, basis) in counted.items() if basis.startswith("chars/4")]
+    if estimated:
+        plan.notes.append(
+            f"no tokenizer at {spec.mixture.tokenizer}: 'available' for {', '.join(estimated)} is an estimate (characters / 4), "
+            f"not a token count; for exact counts train it (`datakit tokenizer train {spec.path} --vocab-size {spec.mixture.vocab_size}`) "
+            "and rerun `datakit mix plan`")
+    return plan
 
 
 def _not_generated(s: SourceSpec) -> bool:

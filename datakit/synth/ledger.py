@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datakit.synth.money import usd
+
 LEDGER_FILE = "ledger.sqlite"
 _EPS_USD = 1e-12  # float slack so that an exact fit is allowed
 
@@ -73,7 +75,7 @@ class BudgetExhausted(Exception):
         self.needed_usd = needed_usd
         self.remaining_usd = remaining_usd
         self.budget_usd = budget_usd
-        super().__init__(f"budget reached: next call needs up to ${needed_usd:.4f}, ${remaining_usd:.4f} of ${budget_usd:.2f} left")
+        super().__init__(f"budget reached: next call needs up to {usd(needed_usd)}, {usd(remaining_usd)} of {usd(budget_usd)} left")
 
 
 @dataclass(frozen=True)

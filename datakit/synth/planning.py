@@ -24,6 +24,7 @@ from datakit.synth.combos import Combo, combo_for, record_id, render_messages
 from datakit.synth.dedup import NearDupIndex
 from datakit.synth.ledger import BudgetExhausted, Ledger
 from datakit.synth.llm import CallFailed, CallResult, CircuitBreaker, LLMCaller
+from datakit.synth.money import usd
 from datakit.synth.planning_spec import DEFAULT_SPEC, credentials_for, load_planning_spec
 from datakit.synth.store import OutputFolder
 from datakit.synth.validate import Rejected, parse_planning_output
@@ -273,7 +274,7 @@ class _Run:
                 if time.monotonic() - last_postfix > 0.5:  # a ledger read per update: keep it rare
                     last_postfix = time.monotonic()
                     totals = self.caller.ledger.totals()
-                    bar.set_postfix_str(f"${totals.spent_usd:.2f}/${budget_usd:.2f} rejects {sum(self.rejected.values())} failed {sum(self.failed.values())}")
+                    bar.set_postfix_str(f"{usd(totals.spent_usd)}/{usd(budget_usd)} rejects {sum(self.rejected.values())} failed {sum(self.failed.values())}")
         finally:
             for task in in_flight:
                 task.cancel()
