@@ -7,6 +7,25 @@ bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
+
+# "no space left", "disk quota exceeded", "file too large" (a file-size limit, `ulimit -f`)
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+DISK_FULL_TEXTS = ("No space left on device", "database or disk is full", "File too large", "Disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception means the disk (or a quota / file-size limit) ran out: OSError by errno, and
+    DuckDB's / SQLite's own exceptions by their message."""
+    return disk_full_reason(exc) is not None
+
+
+def disk_full_reason(exc: BaseException) -> str | None:
+    """"No space left on device" / "File too large" / ... when `exc` means the disk ran out, else None."""
+    if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+        return exc.strerror or "No space left on device"
+    return next((t for t in DISK_FULL_TEXTS if t in str(exc)), None)
+
 
 class UserError(Exception):
     """A problem the user can fix: bad spec, missing file, wrong option.

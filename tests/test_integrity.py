@@ -14,39 +14,6 @@ from datakit.mix.verify import verify_mixture
 from smoke_helpers import run_cli
 
 
-SMALL = """
-[mixture]
-name = "small"
-seq_len = 256
-tokenizer = "{tokenizer}"
-vocab_size = 4096
-output = "mix"                 # relative: a copy of the folder is the same spec's build
-shard_tokens = "5K"
-
-[[source]]
-name = "gsm8k"
-uri = "samples://openai__gsm8k/main/train-*.parquet"
-format = "gsm8k"
-tokens = "all"
-
-[[source]]
-name = "arc"
-uri = "samples://allenai__ai2_arc/ARC-Challenge/train-*.parquet"
-format = "arc"
-tokens = "all"
-"""
-
-
-@pytest.fixture(scope="module")
-def small(tmp_path_factory, smoke_tokenizer) -> Path:
-    """A small real build (two embedded sources, several shards each), spec and output side by side."""
-    d = tmp_path_factory.mktemp("small")
-    (d / "small.toml").write_text(SMALL.format(tokenizer=smoke_tokenizer))
-    r = run_cli("mix", "build", "small.toml", cwd=d)
-    assert r.returncode == 0, r.stderr
-    return d
-
-
 def copy_build(small: Path, tmp_path: Path) -> tuple[Path, Path]:
     """(folder to run in, output folder) of a copy of the small build, .work included."""
     d = tmp_path / "copy"

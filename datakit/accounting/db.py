@@ -28,8 +28,8 @@ DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "scor
 def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], records_dir: Path | None = None) -> Path:
     output = Path(output)
     tmp = output / (DB_NAME + ".tmp")
-    if tmp.exists():
-        tmp.unlink()
+    for stale in (tmp, Path(f"{tmp}.wal")):  # a WAL left by an interrupted write would be replayed into the new file
+        stale.unlink(missing_ok=True)
     cols = list(zip(*doc_rows)) if doc_rows else [[] for _ in DOC_COLUMNS]
     docs = pa.table(
         {
@@ -74,6 +74,7 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
         con.execute("create table sources as select * from sources_arrow")
         if records_dir is not None:
             _curation_tables(con, Path(records_dir))
+        con.execute("checkpoint")  # everything into the file now: a failure (disk full) raises here, not silently at close
     finally:
         con.close()
     os.replace(tmp, output / DB_NAME)

@@ -9,7 +9,6 @@ Re-running a killed build skips finished datatrove tasks and finished sources an
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import datakit
-from datakit.errors import UserError
+from datakit.errors import UserError, disk_full_reason, is_disk_full
 from datakit.mix import pipeline as P
 from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
@@ -36,11 +35,13 @@ OVERSAMPLE = 1.1  # stream 10% more than needed from a hub source we subsample, 
 
 @contextmanager
 def disk_errors(path: Path):
+    """A full disk (or quota, or file-size limit) anywhere in the build -> one UserError; nothing is marked done."""
     try:
         yield
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise UserError("the disk is full", file=path, fix="free space (or point [mixture] output elsewhere) and rerun: the build resumes") from e
+    except Exception as e:
+        if is_disk_full(e):
+            raise UserError(f"the disk is full ({disk_full_reason(e)})", file=path,
+                            fix="free space (or point [mixture] output elsewhere) and rerun: the build resumes") from None
         raise
 
 
@@ -233,8 +234,17 @@ def read_stats(work: P.Work, source: str) -> dict[str, int]:
         path = work.logs("tokenize", source) / "stats.json"
     if not path.exists():
         return {}
+    try:
+        steps = json.loads(path.read_text())
+    except ValueError:  # the merged file was cut short (a full disk after the tasks finished): merge the tasks' own again
+        from datatrove.utils.stats import PipelineStats
+
+        merged = sum((PipelineStats.from_json(json.loads(f.read_text())) for f in sorted((path.parent / "stats").glob("*.json"))),
+                     start=PipelineStats())
+        path.write_text(merged.to_json())
+        steps = json.loads(path.read_text())
     out: dict[str, int] = {}
-    for step in json.loads(path.read_text()):
+    for step in steps:
         stats = step.get("stats", {})
         if "READER" in step.get("name", "") and "documents" in stats:
             out["docs_read"] = int(stats["documents"]["total"] if isinstance(stats["documents"], dict) else stats["documents"])
@@ -269,7 +279,12 @@ def hf_revision(s: SourceSpec) -> str | None:
 def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, progress: bool = True, verbose: bool = False,
                   say=None) -> Manifest:
     """Build (or resume, or verify and keep) the mixture of `spec`. say: where to tell the user what was
-    found and done besides progress bars (default: stderr)."""
+    found and done besides progress bars (default: stderr). A full disk anywhere is one UserError."""
+    with disk_errors(spec.output):
+        return _build_mixture(spec, opts, progress, verbose, say)
+
+
+def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: bool, verbose: bool, say) -> Manifest:
     opts = opts or P.ExecutorOptions()
     say = say or (lambda msg: print(msg, file=sys.stderr))
     work = P.Work(spec.output)
@@ -398,6 +413,11 @@ def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count
 
     Counting caches its stages in `<output>/.work` (the build reuses them), except when the output holds
     another spec's build (`other_owner`): then it counts in a scratch folder and leaves that build alone."""
+    with disk_errors(spec.output):
+        return _plan_mixture(spec, opts, count_local, progress, verbose, say)
+
+
+def _plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, count_local: bool, progress: bool, verbose: bool, say) -> MixturePlan:
     opts = opts or P.ExecutorOptions()
     say = say or (lambda msg: print(msg, file=sys.stderr))
     local = [s for s in spec.source if s.scheme != "hf" and not _not_generated(s)]
