@@ -36,6 +36,7 @@ class DiskFull(UserError):
     """The disk filled while a synth run wrote its output; what was paid for is written, the run stops."""
 
     def __init__(self, folder: Path, written: bool = True):
+        self.written = written
         super().__init__(
             "the disk is full: the run stopped" + ("; every answer paid for so far is written" if written else
                                                    "; the answer in hand could not be written (its cost is in the ledger)"),
