@@ -26,6 +26,7 @@ Structure is also checked whenever a shard is opened (`datakit.mix.manifest.read
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -131,6 +132,7 @@ def _check_shard(folder: Path, sh: Shard, manifest: Manifest, quick: bool) -> tu
         problems.append(Problem(sh.path, f"the manifest says {sh.size_bytes:,} bytes for {sh.n_tokens:,} tokens of {token_size} bytes"))
     n_bytes = 0
     intact = True
+    max_value: dict[str, int] = {}  # largest token id / mask value, taken in the hashing pass
     for name, (p, want_size, want_sha) in files.items():
         size = _size(p)
         if size is None:
@@ -141,20 +143,34 @@ def _check_shard(folder: Path, sh: Shard, manifest: Manifest, quick: bool) -> tu
         if size != want_size:
             problems.append(Problem(name, f"{size:,} bytes, the manifest implies {want_size:,}"))
             intact = False
-        elif not quick and sha256_file(p) != want_sha:
-            problems.append(Problem(name, "sha256 differs from the manifest (the file was changed or damaged)"))
+        elif not quick:
+            dtype = {sh.path: token_dtype(token_size), sh.path + ".loss": np.dtype(np.uint8)}.get(name)
+            sha, max_value[name] = _sha256_and_max(p, dtype)
+            if sha != want_sha:
+                problems.append(Problem(name, "sha256 differs from the manifest (the file was changed or damaged)"))
     if sh.loss_sha256 is None and _size(Path(f"{ds}.loss")) is not None:
         problems.append(Problem(sh.path + ".loss", "a loss mask the manifest does not list (it would mask labels in training)"))
     if not quick and intact:
-        tokens = np.memmap(ds, dtype=token_dtype(token_size), mode="r") if sh.n_tokens else np.zeros(0, np.uint16)
         ends = np.fromfile(f"{ds}.index", dtype="<u8")
-        loss = np.memmap(f"{ds}.loss", dtype=np.uint8, mode="r") if sh.loss_sha256 is not None and sh.n_tokens else None
-        problems += [Problem(sh.path + ".index", w) for w in structure_problems(len(tokens), ends, None if loss is None else len(loss))]
-        if len(tokens) and int(tokens.max()) >= manifest.tokenizer.vocab_size:
-            problems.append(Problem(sh.path, f"token id {int(tokens.max()):,} >= vocab size {manifest.tokenizer.vocab_size:,}"))
-        if loss is not None and len(loss) and int(loss.max()) > 1:
-            problems.append(Problem(sh.path + ".loss", f"loss mask value {int(loss.max())} (only 0 and 1 are valid)"))
+        loss_len = sh.n_tokens if sh.loss_sha256 is not None else None  # sizes matched above
+        problems += [Problem(sh.path + ".index", w) for w in structure_problems(sh.n_tokens, ends, loss_len)]
+        if max_value.get(sh.path, -1) >= manifest.tokenizer.vocab_size:
+            problems.append(Problem(sh.path, f"token id {max_value[sh.path]:,} >= vocab size {manifest.tokenizer.vocab_size:,}"))
+        if max_value.get(sh.path + ".loss", 0) > 1:
+            problems.append(Problem(sh.path + ".loss", f"loss mask value {max_value[sh.path + '.loss']} (only 0 and 1 are valid)"))
     return problems, len(files), n_bytes
+
+
+def _sha256_and_max(path: Path, dtype: np.dtype | None, chunk_bytes: int = 1 << 22) -> tuple[str, int]:
+    """sha256 of a file and (for token / mask files) its largest value, in one read."""
+    h = hashlib.sha256()
+    largest = -1
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):  # chunk_bytes is a multiple of every token size
+            h.update(block)
+            if dtype is not None:
+                largest = max(largest, int(np.frombuffer(block, dtype=dtype).max()))
+    return h.hexdigest(), largest
 
 
 def _check_totals(manifest: Manifest) -> list[Problem]:

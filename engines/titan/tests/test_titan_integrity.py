@@ -91,3 +91,16 @@ def test_manifest_totals_and_accounting_must_agree(tmp_path, mixture):
     assert report.bad_files == ["accounting.duckdb"] and "table docs, tokens/code/00000.ds" in str(report.problems[0])
     (out / "accounting.duckdb").unlink()
     assert [str(p) for p in verify_mixture(out, quick=True).problems] == ["accounting.duckdb: missing"]
+
+
+def test_token_ids_past_the_vocabulary_and_non_binary_masks_are_found(tmp_path):
+    mixture = write_mixture(tmp_path / "m", loss_mask=True)
+    tokens = np.fromfile(mixture / "tokens" / "web" / "00000.ds", "<u2")
+    tokens[3] = 600  # the fixture's vocabulary is 512
+    tokens.tofile(mixture / "tokens" / "web" / "00000.ds")
+    mask = np.fromfile(mixture / "tokens" / "code" / "00000.ds.loss", np.uint8)
+    mask[0] = 7
+    mask.tofile(mixture / "tokens" / "code" / "00000.ds.loss")
+    found = [str(p) for p in verify_mixture(mixture).problems]
+    assert "tokens/web/00000.ds: token id 600 >= vocab size 512" in found
+    assert "tokens/code/00000.ds.loss: loss mask value 7 (only 0 and 1 are valid)" in found
