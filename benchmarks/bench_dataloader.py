@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datakit.accounting.db import write_accounting_from_shards
 from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 
@@ -52,6 +53,7 @@ def write_mixture(folder: Path, n_tokens: int, seed: int = 0) -> Manifest:
         tokenizer=TokenizerInfo(path="tokenizer.json", sha256="0" * 64, vocab_size=65_536), sources=entries,
         total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version="bench",
     )
+    write_accounting_from_shards(folder, m)
     write_manifest(folder, m)
     return m
 

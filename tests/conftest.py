@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from smoke_helpers import smoke_spec_text
+from smoke_helpers import SMALL, run_cli, smoke_spec_text
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -32,3 +32,13 @@ def smoke_spec(tmp_path, smoke_tokenizer) -> Path:
     p.write_text(smoke_spec_text(tmp_path / "mix", smoke_tokenizer))
     return p
 
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory, smoke_tokenizer) -> Path:
+    """A folder with small.toml (SMALL) and its finished build in mix/ (built once per session)."""
+    d = tmp_path_factory.mktemp("small")
+    (d / "small.toml").write_text(SMALL.format(tokenizer=smoke_tokenizer))
+    r = run_cli("mix", "build", "small.toml", cwd=d)
+    assert r.returncode == 0, r.stderr
+    return d

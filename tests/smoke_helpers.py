@@ -34,3 +34,28 @@ def run_cli(*args, cwd=None, timeout=600):
     import subprocess
 
     return subprocess.run([sys.executable, "-m", "datakit.cli.main", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+# A small real build (two embedded sources, several shards each), spec and output side by side: with a
+# relative output, a copy of the folder is the same spec's build (tests/conftest.py: the `small` fixture).
+SMALL = """
+[mixture]
+name = "small"
+seq_len = 256
+tokenizer = "{tokenizer}"
+vocab_size = 4096
+output = "mix"                 # relative: a copy of the folder is the same spec's build
+shard_tokens = "5K"
+
+[[source]]
+name = "gsm8k"
+uri = "samples://openai__gsm8k/main/train-*.parquet"
+format = "gsm8k"
+tokens = "all"
+
+[[source]]
+name = "arc"
+uri = "samples://allenai__ai2_arc/ARC-Challenge/train-*.parquet"
+format = "arc"
+tokens = "all"
+"""

@@ -28,8 +28,8 @@ DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "scor
 def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], records_dir: Path | None = None) -> Path:
     output = Path(output)
     tmp = output / (DB_NAME + ".tmp")
-    if tmp.exists():
-        tmp.unlink()
+    for stale in (tmp, Path(f"{tmp}.wal")):  # a WAL left by an interrupted write would be replayed into the new file
+        stale.unlink(missing_ok=True)
     cols = list(zip(*doc_rows)) if doc_rows else [[] for _ in DOC_COLUMNS]
     docs = pa.table(
         {
@@ -74,10 +74,26 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
         con.execute("create table sources as select * from sources_arrow")
         if records_dir is not None:
             _curation_tables(con, Path(records_dir))
+        con.execute("checkpoint")  # everything into the file now: a failure (disk full) raises here, not silently at close
     finally:
         con.close()
     os.replace(tmp, output / DB_NAME)
     return output / DB_NAME
+
+
+def write_accounting_from_shards(output: Path, manifest: Manifest) -> Path:
+    """accounting.duckdb for shards written by another tool (test fixtures, a user's own writer): one `docs` row
+    per document of every shard, read from its `.ds.index` (doc ids `<shard path>:<i>`, no chars or scores)."""
+    from datakit.mix.manifest import read_shard
+
+    rows = []
+    for s in manifest.sources:
+        for sh in s.shards:
+            _, ends, _ = read_shard(Path(output) / sh.path, manifest.tokenizer.token_size_bytes)
+            lengths = (ends.astype("int64") - [0, *ends[:-1].astype("int64")]).tolist()
+            rows += [(s.name, Path(sh.path).name, len(rows) + i, f"{sh.path}:{i}", n, 0, None, 0, 0, None, None, None, None)
+                     for i, n in enumerate(lengths)]
+    return write_accounting(output, manifest, rows)
 
 
 def _curation_tables(con: duckdb.DuckDBPyConnection, records_dir: Path) -> None:

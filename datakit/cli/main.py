@@ -30,6 +30,7 @@ GROUPS = [
     ("datakit.cli.tokenizer", "tokenizer", "Train the byte-level BPE tokenizer."),
     ("datakit.cli.synth", "synth", "Generate synthetic planning, DPO and SFT data under a hard dollar budget."),
     ("datakit.cli.demo", None, None),
+    ("datakit.cli.verify", None, None),
 ]
 # Modules that only add commands to an existing group (imported for their side effect).
 EXTENSIONS = ["datakit.cli.synth_records"]
@@ -59,8 +60,8 @@ def main() -> None:
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        print(e.render(), file=sys.stderr)
+        sys.exit(e.exit_code)
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from datakit.synth.money import usd
+
 app = typer.Typer(
     help="Generate synthetic planning, DPO and SFT data under a hard dollar budget.",
     no_args_is_help=True,
@@ -77,7 +79,7 @@ def planning(
     failed = ", ".join(f"{k}: {v}" for k, v in sorted(s["failed"].items())) or "none"
     typer.echo(
         f"{s['stopped']}: {s['accepted']} records this run, {s['accepted_total']} in {s['out']}\n"
-        f"  spent ${s['spent_usd']:.4f} this run, ${s['spent_total_usd']:.4f} of ${s['budget_usd']:.2f} in total "
+        f"  spent {usd(s['spent_usd'])} this run, {usd(s['spent_total_usd'])} of {usd(s['budget_usd'])} in total "
         f"({s['model']} at ${s['price_in_usd_per_mtok']:g}/${s['price_out_usd_per_mtok']:g} per 1M in/out tokens)\n"
         f"  rejected: {rejected}; failed calls (retried on rerun): {failed}\n"
         f"  see: datakit synth status {s['out']}"

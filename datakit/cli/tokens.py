@@ -10,15 +10,22 @@ app = typer.Typer(no_args_is_help=True)
 
 
 @app.command()
-def report(mixture: Path = typer.Argument(..., help="A built mixture folder, e.g. data/mixtures/midtrain.")):
-    """Print the per-source table (docs, tokens, lengths, epochs, share, target vs written) and curation,
-    and (re)write <mixture>/report.md with its chart report.png.
+def report(
+    mixture: Path = typer.Argument(..., help="A built mixture folder, e.g. data/mixtures/midtrain."),
+    quick: bool = typer.Option(False, "--quick", help="Verify file sizes only instead of sha256 + structure first."),
+):
+    """Verify the mixture (as `datakit verify`: exit 1 listing bad files), then print the per-source table
+    (docs, tokens, lengths, epochs, share, target vs written) and curation, and (re)write
+    <mixture>/report.md with its chart report.png.
 
         datakit tokens report data/mixtures/midtrain
     """
     from datakit.accounting.report import render_report, write_report
+    from datakit.mix.verify import verify_mixture
 
+    checked = verify_mixture(mixture, quick=quick, progress=True).raise_if_bad()
     write_report(mixture)
+    typer.echo(checked.summary())
     typer.echo(render_report(mixture))
     typer.echo(f"wrote {mixture / 'report.md'} and {mixture / 'report.png'}")
 

@@ -29,7 +29,7 @@ TARGET_RECALL_AT_THRESHOLD = 0.95
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class MinhashSpec(_Strict):
@@ -47,7 +47,7 @@ class MinhashSpec(_Strict):
     ngram: int = Field(5, ge=1)
     num_buckets: int | None = Field(None, gt=0)
     hashes_per_bucket: int | None = Field(None, gt=0)
-    seed: int = 1
+    seed: int = Field(1, ge=0)
 
     @field_validator("threshold")
     @classmethod

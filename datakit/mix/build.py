@@ -9,11 +9,12 @@ Re-running a killed build skips finished datatrove tasks and finished sources an
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import datakit
-from datakit.errors import UserError
+from datakit.errors import UserError, disk_full_reason, is_disk_full
 from datakit.mix import pipeline as P
 from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
@@ -34,11 +35,13 @@ OVERSAMPLE = 1.1  # stream 10% more than needed from a hub source we subsample, 
 
 @contextmanager
 def disk_errors(path: Path):
+    """A full disk (or quota, or file-size limit) anywhere in the build -> one UserError; nothing is marked done."""
     try:
         yield
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise UserError("the disk is full", file=path, fix="free space (or point [mixture] output elsewhere) and rerun: the build resumes") from e
+    except Exception as e:
+        if is_disk_full(e):
+            raise UserError(f"the disk is full ({disk_full_reason(e)})", file=path,
+                            fix="free space (or point [mixture] output elsewhere) and rerun: the build resumes") from None
         raise
 
 
@@ -166,10 +169,15 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
             elif stage == "curate":
                 from datakit.curate import run_curation
 
+                # a source its filters emptied has nothing to curate: it is left out here and reported as empty
+                # (`empty_sources_error`) instead of failing inside curation
+                kept = [x for x in spec.source if any(work.prepared(x.name).glob("*.jsonl.gz"))]
+                if not kept:
+                    raise empty_sources_error(spec, work, [x.name for x in spec.source])
                 with P._stderr_to(work.logs("curate") / "stderr.log", enabled=opts.kind == "local" and not P._VERBOSE[0]):
                     summary = run_curation(
-                        resolve_eval_files(spec.curate), base_dir=Path(spec.path).parent, inputs={x.name: work.prepared(x.name) for x in spec.source},
-                        outputs={x.name: work.curated(x.name) for x in spec.source}, work_dir=work.root / "curate",
+                        resolve_eval_files(spec.curate), base_dir=Path(spec.path).parent, inputs={x.name: work.prepared(x.name) for x in kept},
+                        outputs={x.name: work.curated(x.name) for x in kept}, work_dir=work.root / "curate",
                         records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
                         workers=opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
                     )
@@ -180,6 +188,27 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
                 if n_files == 0:
                     continue  # nothing survived: reported as zero available
                 P.run_stage(P.tokenize_pipeline(spec, s, work, src_folder), n_files, work.logs("tokenize", s.name), opts, f"tokenize-{s.name}")
+
+
+def empty_sources_error(spec: MixtureSpec, work: P.Work, names: list[str]) -> UserError:
+    """"no documents left after filters in source X (kept 0 of N ...)": where they were lost, step by step."""
+    stats = load_filter_stats(work)
+    parts = []
+    for name in names:
+        steps = stats.get(name, [])
+        read = read_stats(work, name).get("docs_read")
+        first_empty = next((f for f in steps if f.get("docs_in") and not f.get("docs_out")), None)
+        if first_empty is not None:
+            where = "curation" if first_empty["step"] in ("exact_dedup", "minhash_dedup", "decontaminate") else "filters"
+            parts.append(f"no documents left after {where} in source {name} (kept 0 of {first_empty['docs_in']:,} at {first_empty['step']!r}"
+                         + (f"; {read:,} read" if read is not None else "") + ")")
+        elif read == 0:
+            parts.append(f"no documents read from source {name} (its files hold no rows)")
+        else:
+            parts.append(f"no documents left after filters in source {name} (kept 0 of {read if read is not None else '?'})")
+    return UserError("; ".join(parts), file=spec.path, field=f"source.{names[0]}.filters",
+                     fix=f"loosen its filters{' or [curate]' if spec.curate else ''}, or check the input files "
+                         f"(what was removed and why: {work.records / 'removed'})")
 
 
 def decontamination_summary(work: P.Work) -> dict:
@@ -205,8 +234,17 @@ def read_stats(work: P.Work, source: str) -> dict[str, int]:
         path = work.logs("tokenize", source) / "stats.json"
     if not path.exists():
         return {}
+    try:
+        steps = json.loads(path.read_text())
+    except ValueError:  # the merged file was cut short (a full disk after the tasks finished): merge the tasks' own again
+        from datatrove.utils.stats import PipelineStats
+
+        merged = sum((PipelineStats.from_json(json.loads(f.read_text())) for f in sorted((path.parent / "stats").glob("*.json"))),
+                     start=PipelineStats())
+        path.write_text(merged.to_json())
+        steps = json.loads(path.read_text())
     out: dict[str, int] = {}
-    for step in json.loads(path.read_text()):
+    for step in steps:
         stats = step.get("stats", {})
         if "READER" in step.get("name", "") and "documents" in stats:
             out["docs_read"] = int(stats["documents"]["total"] if isinstance(stats["documents"], dict) else stats["documents"])
@@ -240,21 +278,37 @@ def hf_revision(s: SourceSpec) -> str | None:
         return s.revision
 
 
-def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, progress: bool = True, verbose: bool = False) -> Manifest:
+def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, progress: bool = True, verbose: bool = False,
+                  say=None) -> Manifest:
+    """Build (or resume, or verify and keep) the mixture of `spec`. say: where to tell the user what was
+    found and done besides progress bars (default: stderr). A full disk anywhere is one UserError."""
+    with disk_errors(spec.output):
+        return _build_mixture(spec, opts, progress, verbose, say)
+
+
+def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: bool, verbose: bool, say) -> Manifest:
     opts = opts or P.ExecutorOptions()
+    say = say or (lambda msg: print(msg, file=sys.stderr))
     work = P.Work(spec.output)
     tok_sha, vocab = check_tokenizer(spec)
     token_size = 2 if vocab <= 65536 else 4
+    damaged: dict[str, str] = {}  # shard path -> the sha256 the finished build recorded, when we rebuild damaged files
     if (spec.output / MANIFEST_NAME).exists():
         from datakit.mix.manifest import load_manifest
+        from datakit.mix.verify import verify_mixture
 
         m = load_manifest(spec.output)
         if m.spec_sha256 != spec.sha256 or m.tokenizer.sha256 != tok_sha:
             raise UserError("the output folder holds a finished build of a different spec or tokenizer", file=spec.path,
                             field="mixture.output", fix=f"choose another output, or delete {spec.output} to rebuild")
         if getattr(m, "inputs_sha256", None) == inputs_fingerprint(spec):
-            return m  # already built: same spec, tokenizer and input files
-        (spec.output / MANIFEST_NAME).unlink()  # input files changed: rebuild what they feed (stage fingerprints)
+            # same spec, tokenizer and input files: keep it only if every file still matches the manifest
+            checked = verify_mixture(spec.output, manifest=m, progress=progress)
+            if checked.ok:
+                return m
+            say("\n".join([f"the finished build in {spec.output} does not match its manifest: rebuilding", *(f"  {x}" for x in checked.problems)]))
+            damaged = {sh.path: sh.sha256 for s in m.sources for sh in s.shards}
+        (spec.output / MANIFEST_NAME).unlink()  # input files changed (or damaged): rebuild what they feed (stage fingerprints)
     guard_output(spec, work)
     refuse_if_needed(make_plan(spec), spec.path)  # hub sources: refuse before any download
     P.quiet_datatrove(verbose)
@@ -267,9 +321,7 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
     plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
     empty = [s.name for s in plan.sources if not s.tokens_available]
     if empty:
-        raise UserError(f"no documents left after reading, filters and curation for: {', '.join(empty)}", file=spec.path,
-                        field=f"source.{empty[0]}", fix="loosen its filters or [curate], or check the input files "
-                        "(`datakit tokens query` cannot help yet: see <output>/.work/records/removed/ for what was removed and why)")
+        raise empty_sources_error(spec, work, empty)
     refuse_if_needed(plan, spec.path)
     from datakit.mix.examples import LAYOUTS
 
@@ -290,6 +342,13 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
             shards=shards, max_epochs=s.max_epochs, filters=sp.filters, read_stats=read_stats(work, s.name), layout=layout,
             context_tokens=context_tokens,
         ))
+    if damaged:
+        differ = [sh.path for e in entries for sh in e.shards if damaged.get(sh.path) != sh.sha256]
+        if differ:
+            raise UserError(f"the rebuilt shards differ from the ones the damaged build recorded ({len(differ)}, first {differ[0]}): "
+                            "the cached stages under .work are damaged too", file=spec.output, field="mixture.output",
+                            fix=f"delete {work.root} (or the whole folder) and rerun the build")
+        say(f"rebuilt: every shard again has the sha256 the manifest recorded ({sum(len(e.shards) for e in entries)} shards)")
     total = sum(e.tokens_written for e in entries)
     for e in entries:
         e.weight = e.tokens_written / total if total else 0.0
@@ -325,11 +384,52 @@ def load_filter_stats(work: P.Work) -> dict[str, list[dict]]:
     return out
 
 
-def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count_local: bool = True, progress: bool = True, verbose: bool = False) -> MixturePlan:
-    """Plan: hub sources from the catalog; local sources counted by running prepare (+curate) (+tokenize if a tokenizer exists)."""
+def other_owner(spec: MixtureSpec) -> str | None:
+    """Whose build the output folder holds when it is not this spec's: a finished build of another spec, or
+    (finished or not) of another mixture name. None when it is empty or this spec's own."""
+    manifest = spec.output / MANIFEST_NAME
+    if manifest.exists():
+        try:
+            m = json.loads(manifest.read_text())
+        except ValueError:
+            return "an unreadable manifest.json"
+        if m.get("spec_sha256") != spec.sha256:
+            return f"the finished build of another spec (mixture {m.get('name')!r})"
+        tok = Path(spec.mixture.tokenizer)
+        if tok.exists() and (m.get("tokenizer") or {}).get("sha256") != sha256_file(tok):
+            return "the finished build of this spec with another tokenizer"
+    marker = P.Work(spec.output).root / "spec.json"
+    if marker.exists():
+        old = json.loads(marker.read_text())
+        if old.get("name") != spec.mixture.name:
+            return f"the build of mixture {old.get('name')!r} (from {old.get('spec_path')})"
+    return None
+
+
+def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count_local: bool = True, progress: bool = True, verbose: bool = False,
+                 say=None) -> MixturePlan:
+    """Plan: hub sources from the catalog; local sources counted by running prepare (+curate) (+tokenize if a tokenizer exists).
+
+    Counting caches its stages in `<output>/.work` (the build reuses them), except when the output holds
+    another spec's build (`other_owner`): then it counts in a scratch folder and leaves that build alone."""
+    with disk_errors(spec.output):
+        return _plan_mixture(spec, opts, count_local, progress, verbose, say)
+
+
+def _plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, count_local: bool, progress: bool, verbose: bool, say) -> MixturePlan:
     opts = opts or P.ExecutorOptions()
-    work = P.Work(spec.output)
+    say = say or (lambda msg: print(msg, file=sys.stderr))
     local = [s for s in spec.source if s.scheme != "hf" and not _not_generated(s)]
+    if local and count_local and (owner := other_owner(spec)):
+        # never write into a build another spec owns: count in a scratch folder next to it, then remove that
+        scratch = Path(tempfile.mkdtemp(prefix=f".{spec.output.name}.plan-", dir=spec.output.parent))
+        say(f"note: {spec.output} holds {owner}; counting in {scratch} instead (removed afterwards) so that build stays untouched")
+        try:
+            moved = spec.model_copy(update={"mixture": spec.mixture.model_copy(update={"output": str(scratch / "mix")})})
+            return plan_mixture(moved, opts, count_local, progress, verbose, say)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    work = P.Work(spec.output)
     counted: dict[str, tuple[int, int, str]] = {}
     if local and count_local:
         guard_output(spec, work)
@@ -344,7 +444,14 @@ def plan_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, count
             counted = count_available(local_spec, 2 if vocab <= 65536 else 4)
         else:
             counted = {s.name: char_estimate(work, spec, s) for s in local}
-    return make_plan(spec, counted, filter_stats=load_filter_stats(work))
+    plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
+    estimated = [n for n, (_, _, basis) in counted.items() if basis.startswith("chars/4")]
+    if estimated:
+        plan.notes.append(
+            f"no tokenizer at {spec.mixture.tokenizer}: 'available' for {', '.join(estimated)} is an estimate (characters / 4), "
+            f"not a token count; for exact counts train it (`datakit tokenizer train {spec.path} --vocab-size {spec.mixture.vocab_size}`) "
+            "and rerun `datakit mix plan`")
+    return plan
 
 
 def _not_generated(s: SourceSpec) -> bool:

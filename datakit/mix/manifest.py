@@ -127,20 +127,11 @@ def write_manifest(folder: str | os.PathLike, manifest: Manifest) -> Path:
     return folder / MANIFEST_NAME
 
 
-def verify_shards(folder: str | os.PathLike, manifest: Manifest) -> None:
-    """Check every shard's size and sha256 against the manifest; raise UserError naming the first bad one."""
-    folder = Path(folder)
-    for src in manifest.sources:
-        for shard in src.shards:
-            p = folder / shard.path
-            if not p.exists():
-                raise UserError("shard is missing", file=p, fix="rebuild the mixture (`datakit mix build`)")
-            if p.stat().st_size != shard.size_bytes or sha256_file(p) != shard.sha256:
-                raise UserError(
-                    "shard is corrupted: its sha256/size does not match the manifest",
-                    file=p,
-                    fix="delete the mixture folder and rebuild it",
-                )
+def verify_shards(folder: str | os.PathLike, manifest: Manifest | None = None) -> None:
+    """Full verification (datakit.mix.verify.verify_mixture); raise IntegrityError listing every bad file."""
+    from datakit.mix.verify import verify_mixture
+
+    verify_mixture(folder, manifest=manifest).raise_if_bad()
 
 
 def token_dtype(manifest_or_size: Manifest | int) -> np.dtype:
@@ -149,10 +140,29 @@ def token_dtype(manifest_or_size: Manifest | int) -> np.dtype:
 
 
 def read_shard(path: str | os.PathLike, token_size_bytes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Memory-map one shard: (tokens, doc_ends, loss_mask or None). doc_ends[i] is the end of doc i in tokens."""
+    """Memory-map one shard: (tokens, doc_ends, loss_mask or None). doc_ends[i] is the end of doc i in tokens.
+
+    The index and loss mask are checked against the token count on every open (IntegrityError if broken)."""
+    from datakit.errors import IntegrityError
+    from datakit.mix.verify import structure_problems
+
     path = Path(path)
-    tokens = np.memmap(path, dtype=token_dtype(token_size_bytes), mode="r") if path.stat().st_size else np.zeros(0, np.uint16)
-    doc_ends = np.fromfile(str(path) + ".index", dtype="<u8")
-    loss_path = Path(str(path) + ".loss")
+    index_path, loss_path = Path(f"{path}.index"), Path(f"{path}.loss")
+
+    def damaged(what: str, where: Path) -> IntegrityError:
+        return IntegrityError(f"shard is damaged: {what}", file=where,
+                              fix="rebuild the mixture: `datakit mix build <spec.toml>` (`datakit verify <mixture>` lists every bad file)")
+
+    for p in (path, index_path):
+        if not p.exists():
+            raise damaged("file is missing", p)
+    size, index_size = path.stat().st_size, index_path.stat().st_size
+    if size % token_size_bytes or index_size % 8:
+        raise damaged(f"{size:,} token bytes / {index_size:,} index bytes are not whole tokens / document ends", path)
+    tokens = np.memmap(path, dtype=token_dtype(token_size_bytes), mode="r") if size else np.zeros(0, token_dtype(token_size_bytes))
+    doc_ends = np.fromfile(index_path, dtype="<u8")
     loss = np.memmap(loss_path, dtype=np.uint8, mode="r") if loss_path.exists() and loss_path.stat().st_size else None
+    problems = structure_problems(len(tokens), doc_ends, len(loss) if loss is not None else (0 if loss_path.exists() else None))
+    if problems:
+        raise damaged("; ".join(problems), path)
     return tokens, doc_ends, loss

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datakit.errors import UserError
+from datakit.errors import UserError, is_disk_full
 from datakit.mix.steps import DocInfo, FramedTokenizer, Format, HashSample, Hydrate, raw_record_adapter
 from datakit.sources.files import LocalFiles, read_columns, resolve_local
 from datakit.spec.mixture import MixtureSpec, SourceSpec
@@ -245,10 +245,11 @@ def _stderr_to(path: Path, enabled: bool):
         os.dup2(f.fileno(), 2)
         try:
             yield
-        except BaseException:
+        except BaseException as e:
             os.dup2(saved, 2)
-            tail = path.read_text(errors="replace").splitlines()[-15:]
-            print("\n".join(["datatrove log tail (" + str(path) + "):", *tail]), file=sys.stderr)
+            if not is_disk_full(e):  # a full disk is reported as such; its traceback in the log is noise
+                tail = path.read_text(errors="replace").splitlines()[-15:]
+                print("\n".join(["datatrove log tail (" + str(path) + "):", *tail]), file=sys.stderr)
             raise
         finally:
             sys.stderr.flush()

@@ -133,6 +133,12 @@ def unit_docs(pool: Pool, layout: str) -> list[list[int]]:
     return [[i] for i in range(n)]
 
 
+def write_array(path, array: np.ndarray) -> None:
+    """Write an array's bytes through a Python file (numpy's tofile reports a full disk without its errno)."""
+    with open(path, "wb") as f:
+        f.write(array.tobytes())
+
+
 def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, token_size: int, progress: bool,
                  layout: str = "docs", context: Context | None = None) -> tuple[list[Shard], list[Row]]:
     out_dir = spec.output / "tokens" / s.name
@@ -181,11 +187,11 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
                              len(ctx), prompt, completion, int(order[pos]) if layout == "dpo_pairs" else None, role or None))
             pos += 1
             bar.update(1)
-        np.concatenate(pieces).tofile(path)
-        np.asarray(ends, "<u8").tofile(str(path) + ".index")
+        write_array(path, np.concatenate(pieces))
+        write_array(f"{path}.index", np.asarray(ends, "<u8"))
         loss_sha = None
         if with_loss:
-            np.concatenate(loss_pieces).astype(np.uint8).tofile(str(path) + ".loss")
+            write_array(f"{path}.loss", np.concatenate(loss_pieces).astype(np.uint8))
             loss_sha = sha256_file(str(path) + ".loss")
         shards.append(Shard(path=f"tokens/{s.name}/{name}", size_bytes=path.stat().st_size, sha256=sha256_file(path), n_tokens=n,
                             n_docs=len(ends), index_sha256=sha256_file(str(path) + ".index"), loss_sha256=loss_sha))

@@ -20,10 +20,27 @@ from datakit.errors import UserError
 from datakit.spec.sizes import parse_size
 
 DEFAULT_MAX_EPOCHS = 4.0
+MIN_SEQ_LEN = 8  # `<s>`, a few tokens, `</s>`: anything shorter cannot hold a document
+MAX_SEQ_LEN = 8192  # the longest context of the model this data is for (engine presets' max_seq_len)
+MIN_SHARD_TOKENS = 1000  # smaller shards would mean a file per document or two
+MAX_SEED = 2**63 - 1  # TOML integers are signed 64-bit
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a TOML string is not a number (seq_len = "256" is refused, not read as 256); sizes like "50B" are
+    # parsed by their own validators; integers still pass as floats
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+def _at_least(minimum: int, hint: str = ""):
+    """After-validator for parsed sizes: None and "all" pass, integers must be >= minimum."""
+
+    def check(v: Any) -> Any:
+        if isinstance(v, int) and v < minimum:
+            raise ValueError(f"must be >= {minimum:,}{hint}, got {v:,}")
+        return v
+
+    return check
 
 
 class HydrateSpec(_Strict):
@@ -48,6 +65,8 @@ class ContextSpec(_Strict):
     def _size(cls, v: Any) -> Any:
         return None if v is None else parse_size(v)
 
+    _max_tokens = field_validator("max_tokens")(lambda cls, v: _at_least(1)(v))
+
 
 class SourceSpec(_Strict):
     name: str
@@ -64,7 +83,9 @@ class SourceSpec(_Strict):
     context: ContextSpec | None = None  # only for format = "sft" | "dpo"
     tokens_available: int | None = None  # override for hf:// sources the catalog does not know
     docs_available: int | None = None
-    tasks: int | None = None  # datatrove tasks reading this source (default: one per file / hub shard)
+    tasks: int | None = Field(None, ge=1)  # datatrove tasks reading this source (default: one per file / hub shard)
+
+    _available_range = field_validator("tokens_available", "docs_available")(lambda cls, v: _at_least(1)(v))
 
     @field_validator("name")
     @classmethod
@@ -118,18 +139,21 @@ class SourceSpec(_Strict):
 
 class MixtureSection(_Strict):
     name: str
-    seq_len: int = 2048
+    seq_len: int = Field(2048, ge=MIN_SEQ_LEN, le=MAX_SEQ_LEN)
     total_tokens: int | None = None
     tokenizer: str
     vocab_size: int = 65536
     output: str
-    seed: int = 1234
+    seed: int = Field(1234, ge=0, le=MAX_SEED)
     shard_tokens: int = 100_000_000  # max tokens per output shard
 
     @field_validator("total_tokens", "shard_tokens", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return None if v is None else parse_size(v)
+
+    _total_range = field_validator("total_tokens")(lambda cls, v: _at_least(1)(v))
+    _shard_range = field_validator("shard_tokens")(lambda cls, v: _at_least(MIN_SHARD_TOKENS)(v))
 
     @field_validator("vocab_size")
     @classmethod
@@ -143,12 +167,14 @@ class TokenizerTrainSection(_Strict):
     """How `datakit tokenizer train` samples this spec's sources."""
 
     sample_bytes: int = 1_000_000_000
-    min_frequency: int = 2
+    min_frequency: int = Field(2, ge=1)
 
     @field_validator("sample_bytes", mode="before")
     @classmethod
     def _size(cls, v: Any) -> Any:
         return parse_size(v)
+
+    _sample_range = field_validator("sample_bytes")(lambda cls, v: _at_least(1000)(v))
 
 
 class MixtureSpec(_Strict):
@@ -163,22 +189,27 @@ class MixtureSpec(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> "MixtureSpec":
+        # cross-field rules: raised as UserError here (pydantic passes it through) to name the field
         seen = set()
         for s in self.source:
             if s.name in seen:
-                raise ValueError(f"two sources are named {s.name!r}; names must be unique")
+                raise UserError(f"two sources are named {s.name!r}; names must be unique", file=self.path,
+                                field=f"source.{s.name}.name", fix="rename one of them (the name becomes a folder)")
             seen.add(s.name)
         names = {s.name: s for s in self.source}
         for s in self.source:
             if s.context is None:
                 continue
             if s.format not in ("sft", "dpo"):
-                raise ValueError(f"source {s.name!r}: `context` applies to format \"sft\" or \"dpo\" only")
+                raise UserError("`context` applies to format \"sft\" or \"dpo\" only", file=self.path, field=f"source.{s.name}.context",
+                                fix="remove it, or set format = \"sft\" / \"dpo\" on a source of Contract 3 records")
             for c in s.context.sources:
                 if c not in names or names[c].format in ("sft", "dpo") or c == s.name:
-                    raise ValueError(f"source {s.name!r}: context source {c!r} must be another plain-text source of this spec")
+                    raise UserError(f"context source {c!r} must be another plain-text source of this spec", file=self.path,
+                                    field=f"source.{s.name}.context.sources", fix=f"use names of this spec's text sources: {sorted(names)}")
         if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
-            raise ValueError("sources use `weight`, so [mixture] needs `total_tokens` (e.g. \"50B\")")
+            raise UserError("sources use `weight`, so [mixture] needs `total_tokens`", file=self.path, field="mixture.total_tokens",
+                            fix="add total_tokens = \"50B\" (for example) to [mixture], or give each source tokens instead of weight")
         return self
 
     @property
@@ -196,9 +227,11 @@ class MixtureSpec(_Strict):
         raise UserError(f"no source named {name!r}", file=self.path, fix=f"use one of {[s.name for s in self.source]}")
 
 
+_RANGE = "use a value in the allowed range (docs/mixtures.md lists every field)"
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling against docs/mixtures.md",
     "missing": "add it",
+    **{t: _RANGE for t in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number")},
 }
 
 
@@ -209,7 +242,7 @@ def _field_path(data: dict, loc: tuple) -> str:
     for i, key in enumerate(loc):
         if isinstance(key, int) and isinstance(node, list) and key < len(node):
             item = node[key]
-            parts[-1:] = [f"{parts[-1]}.{item.get('name', key)}" if isinstance(item, dict) else f"{parts[-1]}[{key}]"]
+            parts[-1:] = [f"{parts[-1]}.{item['name']}" if isinstance(item, dict) and isinstance(item.get("name"), str) else f"{parts[-1]}[{key}]"]
             node = item
             continue
         parts.append(str(key))
@@ -244,6 +277,11 @@ def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
         raise UserError(msg, file=path, field=field, fix=_FIXES.get(err["type"], "see docs/mixtures.md for the field's form")) from None
     if spec.curate is not None:
         spec.curate = validate_curate(spec.curate, path)
+    for s in spec.source:  # filter names, parameters and expressions: refused before anything is written
+        if s.filters:
+            from datakit.curate.spec import parse_filters
+
+            parse_filters(s.filters, file=path, source=s.name)
     return spec
 
 

@@ -12,6 +12,8 @@ def parse_size(value: int | float | str) -> int:
     if isinstance(value, bool):
         raise ValueError(f"expected a size like 50B or 500M, got {value!r}")
     if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite size, got {value!r}")
         if value < 0:
             raise ValueError(f"size must be >= 0, got {value}")
         return int(value)

@@ -28,6 +28,7 @@ from datakit.errors import UserError
 from datakit.synth.dpo import parse_flaws
 from datakit.synth.dpo_sets import iter_set, validate_planning_set
 from datakit.synth.flaws import CATALOG, domain_flaws
+from datakit.synth.money import usd
 from datakit.synth.procedural import DOMAINS
 from datakit.synth.procedural.common import render_completion, split_completion
 from datakit.synth.procedural.records import check_completion
@@ -266,6 +267,6 @@ def format_llm_summary(s: dict) -> str:
     fail = ", ".join(f"{k} {v}" for k, v in sorted(s["failed"].items())) or "none"
     return (f"{s['stopped']}: wrote {s['pairs_written']} pairs to {s['out']}/records/{s['run_id']}.jsonl "
             f"({s['model']}; {s['verified_pairs']} proven by a checker); skipped {s['records_skipped_existing']} already done\n"
-            f"  spent ${s['spent_usd']:.4f} this run, ${s['spent_total_usd']:.4f} of ${s['budget_usd']:.2f} in total\n"
+            f"  spent {usd(s['spent_usd'])} this run, {usd(s['spent_total_usd'])} of {usd(s['budget_usd'])} in total\n"
             f"  dropped: {rej}; failed calls (retried on rerun): {fail}\n"
             f"  check: datakit synth verify {s['out']}")

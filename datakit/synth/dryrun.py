@@ -8,6 +8,7 @@ from datakit.errors import UserError
 from datakit.spec.sizes import human, parse_size
 from datakit.synth.combos import combo_for, render_messages
 from datakit.synth.llm import prompt_tokens_upper_bound
+from datakit.synth.money import usd
 from datakit.synth.planning_spec import DEFAULT_SPEC, load_planning_spec
 from datakit.synth.prices import import_litellm
 
@@ -68,7 +69,7 @@ def dry_run(provider: str, budget_usd: float, *, spec_path: str | Path = DEFAULT
 
 def format_dry_run(report: dict) -> str:
     lines = [
-        f"dry run: what ${report['budget_usd']:,.2f} buys (no request made)",
+        f"dry run: what {usd(report['budget_usd'])} buys (no request made)",
         f"prompt tokens: mean of {report['n_sample_prompts']} rendered prompts (litellm's tokenizer); "
         f"output: expected_output_tokens (an estimate; reasoning models' hidden tokens are output); "
         f"worst case reserved per call: max_tokens (the profile's, else [planning]'s)",

@@ -38,6 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datakit.errors import is_disk_full
+from datakit.synth.money import usd
+from datakit.synth.store import DiskFull, release_disk_reserve
+
 LEDGER_FILE = "ledger.sqlite"
 _EPS_USD = 1e-12  # float slack so that an exact fit is allowed
 
@@ -73,7 +77,7 @@ class BudgetExhausted(Exception):
         self.needed_usd = needed_usd
         self.remaining_usd = remaining_usd
         self.budget_usd = budget_usd
-        super().__init__(f"budget reached: next call needs up to ${needed_usd:.4f}, ${remaining_usd:.4f} of ${budget_usd:.2f} left")
+        super().__init__(f"budget reached: next call needs up to {usd(needed_usd)}, {usd(remaining_usd)} of {usd(budget_usd)} left")
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,17 @@ class Ledger:
         self.budget_usd = budget_usd
         self._local = threading.local()
         self._host = socket.gethostname()
-        conn = self._conn()
-        conn.executescript(_SCHEMA)
-        if budget_usd is not None:
-            with self._tx() as c:
-                c.execute("INSERT OR REPLACE INTO meta VALUES ('budget_usd', ?)", (repr(float(budget_usd)),))
-        self.recover_orphans()
+        try:
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            if budget_usd is not None:
+                with self._tx() as c:
+                    c.execute("INSERT OR REPLACE INTO meta VALUES ('budget_usd', ?)", (repr(float(budget_usd)),))
+            self.recover_orphans()
+        except sqlite3.Error as e:  # no run holds a reserve yet: nothing paid is in hand
+            if is_disk_full(e):
+                raise DiskFull(self.folder) from None
+            raise
 
     # -- connections and transactions ---------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -149,8 +158,40 @@ class Ledger:
     def _tx(self) -> "Ledger._Tx":
         return Ledger._Tx(self._conn())
 
+    def _with_room(self, write):
+        """Run a write transaction; on a full disk give back the run's disk reserve and retry once, so the
+        spend of a call in hand is booked (the next record write then stops the run: store.DiskFull)."""
+        try:
+            return write()
+        except sqlite3.Error as e:
+            if not is_disk_full(e):
+                raise
+            conn = self._conn()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if not release_disk_reserve(self.folder):
+                raise DiskFull(self.folder, written=False) from None
+            try:
+                return write()
+            except sqlite3.Error as e2:
+                if is_disk_full(e2):
+                    raise DiskFull(self.folder, written=False) from None
+                raise
+
     # -- the three verbs ------------------------------------------------------------------------------
     def reserve(self, amount_usd: float, *, label: str = "") -> int:
+        return self._with_room(lambda: self._reserve(amount_usd, label=label))
+
+    def settle(self, reservation_id: int, cost_usd: float, *, n_prompt_tokens: int = 0, n_completion_tokens: int = 0, note: str = "") -> None:
+        """Replace a reservation by what the call really cost (billed retries and rejects included)."""
+        self._with_room(lambda: self._settle(reservation_id, cost_usd, n_prompt_tokens=n_prompt_tokens,
+                                             n_completion_tokens=n_completion_tokens, note=note))
+
+    def release(self, reservation_id: int, *, note: str = "") -> None:
+        """Cancel a reservation whose call was not billed (refused before any work: 429, 5xx)."""
+        self._with_room(lambda: self._release(reservation_id, note=note))
+
+    def _reserve(self, amount_usd: float, *, label: str = "") -> int:
         """Book `amount_usd` (a call's worst case) against the budget; returns the reservation id.
 
         Raises BudgetExhausted when settled + reserved + amount_usd would exceed the budget.
@@ -170,8 +211,7 @@ class Ledger:
             c.execute("UPDATE totals SET committed_usd = committed_usd + ?", (amount_usd,))
             return int(cur.lastrowid)
 
-    def settle(self, reservation_id: int, cost_usd: float, *, n_prompt_tokens: int = 0, n_completion_tokens: int = 0, note: str = "") -> None:
-        """Replace a reservation by what the call really cost (billed retries and rejects included)."""
+    def _settle(self, reservation_id: int, cost_usd: float, *, n_prompt_tokens: int = 0, n_completion_tokens: int = 0, note: str = "") -> None:
         with self._tx() as c:
             row = c.execute("SELECT state, reserved_usd FROM entries WHERE id = ?", (reservation_id,)).fetchone()
             if row is None or row[0] != "reserved":
@@ -185,8 +225,7 @@ class Ledger:
                 (row[1], cost_usd, cost_usd),
             )
 
-    def release(self, reservation_id: int, *, note: str = "") -> None:
-        """Cancel a reservation whose call was not billed (refused before any work: 429, 5xx)."""
+    def _release(self, reservation_id: int, *, note: str = "") -> None:
         with self._tx() as c:
             row = c.execute("SELECT state, reserved_usd FROM entries WHERE id = ?", (reservation_id,)).fetchone()
             if row is None or row[0] != "reserved":

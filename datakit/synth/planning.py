@@ -24,8 +24,9 @@ from datakit.synth.combos import Combo, combo_for, record_id, render_messages
 from datakit.synth.dedup import NearDupIndex
 from datakit.synth.ledger import BudgetExhausted, Ledger
 from datakit.synth.llm import CallFailed, CallResult, CircuitBreaker, LLMCaller
+from datakit.synth.money import usd
 from datakit.synth.planning_spec import DEFAULT_SPEC, credentials_for, load_planning_spec
-from datakit.synth.store import OutputFolder
+from datakit.synth.store import DiskFull, OutputFolder
 from datakit.synth.validate import Rejected, parse_planning_output
 
 DEFAULT_OUT = Path("data/synth/planning")
@@ -252,6 +253,7 @@ class _Run:
                     break
                 finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 progressed = False
+                disk_full: DiskFull | None = None
                 for task in finished:
                     kind, combo, payload = task.result()  # ProviderRefused / CircuitOpen propagate and stop the run
                     if kind == "budget":
@@ -261,8 +263,13 @@ class _Run:
                         progressed = True
                     else:
                         progressed = True
-                        if self._handle_answer(combo, payload):
-                            bar.update(1)
+                        try:
+                            if self._handle_answer(combo, payload):
+                                bar.update(1)
+                        except DiskFull as e:  # written (from the disk reserve); write the other paid answers in hand, then stop
+                            disk_full = e if disk_full is None or not e.written else disk_full  # an unwritten one wins
+                if disk_full is not None:
+                    raise disk_full
                 if any(t.result()[0] == "budget" for t in finished):
                     if not in_flight:
                         stopped = "budget reached"
@@ -273,7 +280,7 @@ class _Run:
                 if time.monotonic() - last_postfix > 0.5:  # a ledger read per update: keep it rare
                     last_postfix = time.monotonic()
                     totals = self.caller.ledger.totals()
-                    bar.set_postfix_str(f"${totals.spent_usd:.2f}/${budget_usd:.2f} rejects {sum(self.rejected.values())} failed {sum(self.failed.values())}")
+                    bar.set_postfix_str(f"{usd(totals.spent_usd)}/{usd(budget_usd)} rejects {sum(self.rejected.values())} failed {sum(self.failed.values())}")
         finally:
             for task in in_flight:
                 task.cancel()

@@ -84,5 +84,5 @@ def resolve_price(
         file=file,
         field=field,
         fix="set price_in_usd_per_mtok and price_out_usd_per_mtok in the provider profile "
-        "(or base_model to a model litellm prices, e.g. azure/gpt-4o)",
+        "(or price_model to a model litellm prices, e.g. azure/gpt-4o)",
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from datakit.errors import UserError
 from datakit.spec.sizes import human
 from datakit.synth.ledger import LEDGER_FILE, Ledger
+from datakit.synth.money import usd
 from datakit.synth.store import OutputFolder
 from datakit.synth.validate import render
 
@@ -63,10 +64,10 @@ def synth_status(out: str | Path, tokenizer: str | Path | None = None) -> dict:
 
 
 def format_status(s: dict) -> str:
-    budget = f"${s['budget_usd']:,.2f}" if s["budget_usd"] is not None else "none"
+    budget = usd(s["budget_usd"])
     lines = [
         f"{s['out']}",
-        f"  spend:    ${s['spent_usd']:,.4f} of {budget} budget ({s['n_calls']} billed calls, {s['n_calls_not_billed']} not billed, "
+        f"  spend:    {usd(s['spent_usd'])} of {budget} budget ({s['n_calls']} billed calls, {s['n_calls_not_billed']} not billed, "
         f"{s['n_calls_orphaned']} charged at worst case after a crash; ${s['reserved_usd']:,.4f} in flight)",
         f"  records:  {s['n_records']:,} ({', '.join(f'{k}: {v:,}' for k, v in s['records_by_provider'].items()) or 'none'})"
         + ("" if s["n_ids_unique"] == s["n_records"] else f"  WARNING: only {s['n_ids_unique']:,} unique ids"),

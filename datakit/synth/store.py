@@ -5,9 +5,15 @@
     <out>/ledger.sqlite            the budget ledger (datakit.synth.ledger)
     <out>/batches/<batch_id>.json  Batch API jobs of --batch runs (submitted | collected)
     <out>/.lock                    held by the one run writing the folder
+    <out>/.disk-reserve            space held back while a run writes (see below)
 
 Lines are appended with a single os.write on an O_APPEND descriptor, so a kill -9 leaves at most a partial
 last line; `OutputFolder.open_run` cuts such a tail before appending again, and readers skip it.
+
+A full disk must not lose an answer that was paid for: a run holds RESERVE_BYTES in `.disk-reserve`. When
+a write (a record, a reject, the ledger) finds the disk full, the partial line is cut, the reserve is
+given back and the write retried (into a fresh file of the run: that also gets past a file-size limit);
+then the run stops with a `DiskFull` error. A rerun resumes (the reserve is taken again first).
 """
 
 from __future__ import annotations
@@ -20,7 +26,49 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from datakit.errors import UserError
+from datakit.errors import UserError, is_disk_full
+
+RESERVE_NAME = ".disk-reserve"
+RESERVE_BYTES = 4 << 20  # 4 MiB: hundreds of records and ledger pages
+
+
+class DiskFull(UserError):
+    """The disk filled while a synth run wrote its output; what was paid for is written, the run stops."""
+
+    def __init__(self, folder: Path, written: bool = True):
+        self.written = written
+        super().__init__(
+            "the disk is full: the run stopped" + ("; every answer paid for so far is written" if written else
+                                                   "; the answer in hand could not be written (its cost is in the ledger)"),
+            file=str(folder), fix="free space and rerun the same command: it resumes where it stopped")
+
+
+def hold_disk_reserve(folder: Path) -> None:
+    """Set RESERVE_BYTES aside in `<folder>/.disk-reserve` (a run's first write: no call is made without it)."""
+    path = Path(folder) / RESERVE_NAME
+    if path.exists() and path.stat().st_size >= RESERVE_BYTES:
+        return
+    try:
+        with open(path, "wb") as f:
+            f.write(b"\0" * RESERVE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise UserError(f"the disk is full: no room for the {RESERVE_BYTES >> 20} MiB a run holds back before paying for calls",
+                            file=str(folder), fix="free space and rerun the same command") from None
+        raise
+
+
+def release_disk_reserve(folder: Path) -> bool:
+    """Give the reserve back to the disk; True if there was one to give."""
+    path = Path(folder) / RESERVE_NAME
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
@@ -43,21 +91,61 @@ def _cut_partial_tail(path: Path) -> None:
 
 
 class JsonlAppender:
-    """Append one JSON object per line; each line is one os.write, so it is on disk or absent."""
+    """Append one JSON object per line; each line is on disk whole or absent.
 
-    def __init__(self, path: Path):
+    reserve_folder: the folder whose `.disk-reserve` this run holds; a full disk then gives it back, writes
+    the line into a fresh file and raises DiskFull (without one, DiskFull at once, the partial line cut)."""
+
+    def __init__(self, path: Path, reserve_folder: Path | None = None):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.reserve_folder = reserve_folder
+        self.paths = [path]
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
+    def _write(self, data: bytes) -> None:
+        start = os.fstat(self._fd).st_size
+        try:
+            done = 0
+            while done < len(data):  # a full disk can take part of a write before it refuses
+                done += os.write(self._fd, data[done:])
+        except OSError:
+            os.ftruncate(self._fd, start)  # never leave a partial line
+            raise
+
     def append(self, obj: dict) -> None:
-        os.write(self._fd, (json.dumps(obj, ensure_ascii=False) + "\n").encode())
+        data = (json.dumps(obj, ensure_ascii=False) + "\n").encode()
+        try:
+            self._write(data)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            if self.reserve_folder is None or not release_disk_reserve(self.reserve_folder):
+                raise DiskFull(self.reserve_folder or self.path.parent.parent, written=False) from None
+            self._reopen()
+            try:
+                self._write(data)
+            except OSError as e2:
+                if is_disk_full(e2):
+                    raise DiskFull(self.reserve_folder, written=False) from None
+                raise
+            raise DiskFull(self.reserve_folder) from None
+        if self.reserve_folder is not None and not (Path(self.reserve_folder) / RESERVE_NAME).exists():
+            raise DiskFull(self.reserve_folder)  # another writer (the ledger) used the reserve: stop now
+
+    def _reopen(self) -> None:
+        """Continue in a fresh file of the same run (`<run_id>.<k>.jsonl`): past a per-file size limit too."""
+        os.close(self._fd)
+        self.path = self.paths[0].with_name(f"{self.paths[0].stem}.{len(self.paths)}.jsonl")
+        self.paths.append(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def close(self) -> None:
         """Close; a run file that got no line is removed (a rerun with nothing to do leaves no empty file)."""
         os.close(self._fd)
-        if self.path.exists() and self.path.stat().st_size == 0:
-            self.path.unlink()
+        for path in self.paths:
+            if path.exists() and path.stat().st_size == 0:
+                path.unlink()
 
 
 class OutputFolder:
@@ -100,6 +188,7 @@ class OutputFolder:
 
     def unlock(self) -> None:
         if self._lock_fd is not None:
+            release_disk_reserve(self.out)
             os.close(self._lock_fd)
             self._lock_fd = None
 
@@ -111,4 +200,6 @@ class OutputFolder:
             run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{secrets.token_hex(3)}"
             if not (self.records_dir / f"{run_id}.jsonl").exists():
                 break
-        return run_id, JsonlAppender(self.records_dir / f"{run_id}.jsonl"), JsonlAppender(self.rejects_dir / f"{run_id}.jsonl")
+        hold_disk_reserve(self.out)
+        return (run_id, JsonlAppender(self.records_dir / f"{run_id}.jsonl", self.out),
+                JsonlAppender(self.rejects_dir / f"{run_id}.jsonl", self.out))

@@ -118,6 +118,10 @@ def run(
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
+    if nproc < 1:
+        raise UserError(f"--nproc {nproc}: needs at least one process", field="--nproc", fix="use 1 or the number of GPUs on this node")
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
     from datakit_titan.export.checkpoint import record_phase
     from datakit_titan.prefs.phase import is_prefs_phase
 
@@ -178,8 +182,8 @@ def main() -> None:
     try:
         app()
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        print(e.render(), file=sys.stderr)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from torch.distributed.checkpoint.stateful import Stateful
 from torch.utils.data import IterableDataset
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest, read_shard, verify_shards
+from datakit.mix.manifest import Manifest, load_manifest, read_shard
+from datakit.mix.verify import verify_mixture
 
 IGNORE_INDEX = -100  # torchtitan.components.loss.IGNORE_INDEX
 
@@ -57,10 +58,11 @@ class _Source:
 
 
 def open_mixture(folder: str | os.PathLike, *, verify: bool = True) -> Manifest:
-    """Load a built mixture's manifest and (by default) check every shard's sha256 against it."""
+    """Load a built mixture's manifest and (by default) verify it: every listed file's size and sha256,
+    shard structure and accounting totals (datakit.mix.verify); IntegrityError lists what is bad."""
     manifest = load_manifest(folder)
     if verify:
-        verify_shards(folder, manifest)
+        verify_mixture(folder, manifest=manifest).raise_if_bad()
     if not any(sh.n_tokens for src in manifest.sources for sh in src.shards):
         raise UserError("mixture has no tokens", file=Path(folder) / "manifest.json", fix="rebuild it with sources that yield documents")
     return manifest

@@ -34,7 +34,7 @@ import math
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -47,6 +47,8 @@ _SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 
 def parse_tokens(value: int | str) -> int:
     """'50B' / '500M' / '12_000' / 12000 -> an integer token count."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a token count: {value!r} (use e.g. 50B, 500M, 12_000)")
     if isinstance(value, int):
         return value
     m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([KMBT]?)\s*", str(value).upper())
@@ -56,7 +58,8 @@ def parse_tokens(value: int | str) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a TOML string is not a number ("64" is refused, not read as 64); integers still pass as floats
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PhaseInfo(_Strict):
@@ -68,15 +71,22 @@ class PhaseInfo(_Strict):
     mixture_spec: str = ""  # the spec that builds `mixture`, to size tokens = "mixture" before the build
     max_epochs: float = Field(1.0, gt=0)  # passes over the mixture the token budget may ask for
     init_from: str = ""
-    seed: int = 1234
+    seed: int = Field(1234, ge=0)
     loss: Literal["lm"] = "lm"  # sft_dpo arrives with the long-context phase
 
     _tokens = field_validator("tokens", mode="before")(lambda cls, v: v if v == "mixture" else parse_tokens(v))
 
+    @field_validator("tokens")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if v != "mixture" and v <= 0:
+            raise ValueError('must be > 0 (e.g. "50B"), or "mixture" for one pass over the built mixture')
+        return v
+
 
 class Stage(_Strict):
-    seq_len: int = Field(gt=0)
-    tokens: int | None = None
+    seq_len: int = Field(ge=8)  # at most the model's context: checked against the preset in validate.check_phase
+    tokens: int | None = Field(None, gt=0)
 
     _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_tokens(v))
 
@@ -88,18 +98,30 @@ class Batch(_Strict):
 
 class Optimizer(_Strict):
     name: Literal["adamw", "adafactor"] = "adamw"
-    lr: float = 3e-4
-    weight_decay: float = 0.1
+    lr: float = Field(3e-4, gt=0, le=1)
+    weight_decay: float = Field(0.1, ge=0, le=1)
     betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
-    warmup_steps: int = 2000
+    eps: float = Field(1e-8, gt=0, le=1)
+    warmup_steps: int = Field(2000, ge=0)  # and at most the phase's steps: checked in load_phase / check_phase
     decay: Literal["cosine", "linear"] = "cosine"
-    min_lr_ratio: float = 0.1
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+
+    @field_validator("betas", mode="before")
+    @classmethod
+    def _betas_array(cls, v):
+        return tuple(v) if isinstance(v, list) else v  # a TOML array
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError("each beta must be in [0, 1), e.g. [0.9, 0.95]")
+        return v
 
 
 class Checkpoint(_Strict):
     interval: int = Field(1000, gt=0)
-    keep_last: int = 3  # 0 keeps all; TorchTitan needs at least 2 otherwise
+    keep_last: int = Field(3, ge=0)  # 0 keeps all; TorchTitan needs at least 2 otherwise
 
 
 class Metrics(_Strict):
@@ -130,6 +152,7 @@ class Phase(_Strict):
 
     path: Path = Field(default=Path("."), exclude=True)
     tokens_basis: str = Field(default="phase.tokens", exclude=True)  # where phase.tokens came from
+    context_from_preset: ClassVar[bool] = True  # stage seq_len <= the preset's max_seq_len (phase 3 stretches it with RoPE)
 
     # -- derived ----------------------------------------------------------------------------
     def stage_tokens(self) -> list[int]:
@@ -192,6 +215,25 @@ def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = 
             f"stage token budgets {tokens} leave nothing for a stage (phase.tokens = {phase.phase.tokens:,})",
             file=path, field="stage.tokens", fix="make phase.tokens larger than the stated stage tokens",
         )
+    if cls.context_from_preset:
+        preset = PRESETS[phase.phase.model]
+        for i, st in enumerate(phase.stage):
+            if st.seq_len > preset.max_seq_len:
+                raise UserError(f"seq_len {st.seq_len} exceeds the model's {preset.max_seq_len} positions", file=path,
+                                field=f"stage.{i}.seq_len", fix=f"use at most {preset.max_seq_len}, or a model preset with a longer context")
     if phase.checkpoint.keep_last == 1:
         raise UserError("keep_last = 1 is not allowed (the newest may still be saving)", file=path, field="checkpoint.keep_last", fix="use 0 (keep all) or >= 2")
+    check_warmup(phase, n_gpus=1)
     return phase
+
+
+def check_warmup(phase: Phase, n_gpus: int) -> None:
+    """Warmup longer than the run would never reach the peak learning rate (steps shrink as GPUs grow)."""
+    steps = sum(phase.stage_steps(n_gpus))
+    if phase.optimizer.warmup_steps > steps:
+        raise UserError(
+            f"warmup_steps = {phase.optimizer.warmup_steps:,}{'' if 'warmup_steps' in phase.optimizer.model_fields_set else ' (the default)'} "
+            f"but the phase has {steps:,} steps on {n_gpus} GPU(s): "
+            "the learning rate would never reach its peak", file=phase.path, field="optimizer.warmup_steps",
+            fix=f"set [optimizer] warmup_steps <= {steps:,} (e.g. {max(1, steps // 100):,}, 1% of the steps), or raise phase.tokens",
+        )

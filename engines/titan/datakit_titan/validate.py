@@ -9,7 +9,7 @@ from pathlib import Path
 from datakit.errors import UserError
 from datakit.mix.manifest import Manifest, load_manifest
 from datakit_titan.dataset import open_mixture
-from datakit_titan.phase import Phase
+from datakit_titan.phase import Phase, check_warmup
 from datakit_titan.presets import PRESETS
 
 _STEP = re.compile(r"step-(\d+)$")
@@ -64,21 +64,15 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
     mixture = Path(phase.phase.mixture)
     try:
         manifest = open_mixture(mixture)
-    except UserError as e:
-        e.field = e.field or "phase.mixture"
-        e.what = f"{e.what} (phase {phase.path})"
+    except UserError as e:  # name the phase file and field; the mixture folder goes into the message
+        e.what = f"{e.file}: {e.what}" if e.file and e.file != str(phase.path) else e.what
+        e.file, e.field = str(phase.path), e.field if e.field and e.field.startswith("phase.") else "phase.mixture"
         raise
     model_vocab(phase)
     from datakit_titan.budget import check_budget
 
     check_budget(phase, manifest)  # no more than the mixture's tokens x max_epochs
-    preset = PRESETS[phase.phase.model]
-    for i, st in enumerate(phase.stage):
-        if st.seq_len > preset.max_seq_len:
-            raise UserError(
-                f"seq_len {st.seq_len} exceeds the model's {preset.max_seq_len} positions",
-                file=phase.path, field=f"stage.{i}.seq_len", fix=f"use at most {preset.max_seq_len}",
-            )
+    check_warmup(phase, n_gpus)
     if phase.phase.init_from:
         final_checkpoint(phase.phase.init_from, phase)
     if device != "cpu":

@@ -27,6 +27,9 @@ seq_len = 128
 [batch]
 per_gpu = 2
 grad_accum = 1
+
+[optimizer]
+warmup_steps = 1
 {extra}
 """
 

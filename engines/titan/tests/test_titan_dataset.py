@@ -9,7 +9,7 @@ import pytest
 from titan_fixture import SOURCES, source_of, write_mixture
 from torchdata.stateful_dataloader import StatefulDataLoader
 
-from datakit.errors import UserError
+from datakit.errors import IntegrityError, UserError
 from datakit.mix.manifest import load_manifest, read_shard
 from datakit_titan.dataset import IGNORE_INDEX, MixtureDataset
 
@@ -165,6 +165,6 @@ def test_bad_mixtures_are_user_errors(tmp_path, mixture):
     data = bytearray(shard.read_bytes())
     data[10] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(UserError, match="corrupted") as e:
+    with pytest.raises(IntegrityError, match="do not match the manifest") as e:
         MixtureDataset(corrupt, seq_len=8)
-    assert str(shard) in str(e.value)
+    assert f"{shard.relative_to(corrupt)}: sha256 differs" in str(e.value) and e.value.exit_code == 1

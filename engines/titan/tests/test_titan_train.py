@@ -1,9 +1,16 @@
 """The user's story on CPU: a tiny model trains on a mixture and its loss falls; a run stopped at
-step k and resumed logs the same losses as one that never stopped; mid-train starts from
-pretrain's weights in its own folder. Each run is a real `titan run --device cpu` (subprocess)."""
+step k, or killed with SIGKILL mid-way, and resumed logs the same losses as one that never stopped and
+reads exactly the same data; mid-train starts from pretrain's weights in its own folder. Each run is a
+real `titan run --device cpu` (subprocess)."""
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +130,58 @@ def test_midtrain_starts_from_pretrain_weights_and_hands_over_between_seq_len_st
     assert s1[1] < pre[1] - 1.0  # starts where pretrain ended, not from a fresh init
     assert (out / "stage2-seq64" / "checkpoint" / "step-4").is_dir()
     assert not (root / "outputs" / "pretrain" / "checkpoint" / "step-4").exists()  # pretrain's folder untouched
+
+
+def dataloader_state(checkpoint: Path) -> dict:
+    """The MixtureDataset cursor a TorchTitan (DCP) checkpoint holds for data-parallel rank 0."""
+    import pickle
+
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    flat = checkpoint.parent / f"{checkpoint.name}.pt"
+    dcp_to_torch_save(checkpoint, flat)
+    state = torch.load(flat, weights_only=False)
+    flat.unlink()
+    loader = pickle.loads(state["dataloader"]["dp_rank_0"])
+    return loader["dataset_state"]
+
+
+def test_kill_9_mid_run_then_rerun_continues_the_loss_curve_and_the_data_exactly(pretrained):
+    """SIGKILL (no clean shutdown) between checkpoints; the rerun resumes from the last complete one: every
+    step's loss equals the run that never stopped, and the data cursor it saves next (step 16) is that of a
+    reader that took exactly 16 x ROWS rows from the start (no document seen twice or skipped)."""
+    from datakit_titan.dataset import MixtureDataset
+
+    root, mixture, _, _ = pretrained
+    straight = losses(root / "outputs" / "pretrain")
+    phase = write_phase(root, "killed", mixture)
+    out = root / "outputs" / "killed"
+    logfile = phase.with_suffix(".log")
+    with open(logfile, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "datakit_titan.cli", "run", str(phase), "--device", "cpu"],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    first_ckpt = out / "checkpoint" / "step-8" / ".metadata"  # DCP writes .metadata last
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not (first_ckpt.exists() and re.search(r"step:\s*9\b", logfile.read_text())):
+        time.sleep(0.02)
+    assert proc.poll() is None, logfile.read_text()[-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the training process, mid-step
+    proc.wait()
+    assert not (out / "checkpoint" / f"step-{STEPS}").exists()  # killed before the end
+
+    log = run(phase)  # the same command again
+    resumed_from = int(re.search(r"Loading the checkpoint.*?step-(\d+)", log, re.S).group(1))
+    assert resumed_from == 8  # killed between the step-8 and step-16 checkpoints
+    resumed = losses(out)
+    assert sorted(resumed) == list(range(1, STEPS + 1))
+    for step in range(1, STEPS + 1):
+        assert resumed[step] == straight[step], (step, resumed[step], straight[step])
+
+    # step 16 was written by the resumed run (the last checkpoint holds weights only, for the next phase)
+    reader = MixtureDataset(mixture, seq_len=SEQ)
+    for _ in range(16 * ROWS):  # grad_accum 1: ROWS rows per step
+        reader.next_row()
+    want = reader.state_dict()
+    assert dataloader_state(out / "checkpoint" / "step-16") == want
+    assert dataloader_state(root / "outputs" / "pretrain" / "checkpoint" / "step-16") == want

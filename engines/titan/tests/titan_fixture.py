@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 
+from datakit.accounting.db import write_accounting_from_shards
 from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 VOCAB = 512
@@ -69,6 +70,7 @@ def write_mixture(folder: Path, sources=SOURCES, *, seed: int = 0, min_len: int 
         tokenizer=TokenizerInfo(path="tokenizer.json", sha256="0" * 64, vocab_size=VOCAB),
         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version="test",
     )
+    write_accounting_from_shards(folder, manifest)
     write_manifest(folder, manifest)
     return folder
 
@@ -100,6 +102,7 @@ per_gpu = {fields['per_gpu']}
 grad_accum = 2
 [optimizer]
 name = {fields['optimizer']}
+warmup_steps = 1
 [parallel]
 gpu = {fields['gpu']}
 {fields['extra']}

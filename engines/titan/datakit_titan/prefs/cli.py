@@ -129,8 +129,8 @@ def main() -> None:
     try:
         app()
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        print(e.render(), file=sys.stderr)
+        sys.exit(e.exit_code)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from torch.distributed.checkpoint.stateful import Stateful
 from torch.utils.data import IterableDataset
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest, read_shard, verify_shards
+from datakit.mix.manifest import Manifest, load_manifest, read_shard
+from datakit.mix.verify import verify_mixture
 from datakit_titan.prefs.loss import IGNORE_INDEX, NEEDS_PAIRS, NEEDS_REFERENCE, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT
 
 LAYOUTS = ("docs", "sft", "dpo_pairs")
@@ -129,7 +130,7 @@ class PairDataset(IterableDataset, Stateful):
         self.folder = Path(folder)
         self.manifest = manifest or load_manifest(self.folder)
         if verify and manifest is None:
-            verify_shards(self.folder, self.manifest)
+            verify_mixture(self.folder, manifest=self.manifest).raise_if_bad()
         self.seq_len, self.batch_rows, self.loss, self.infinite = seq_len, batch_rows, loss, infinite
         self.pad_id = self.manifest.tokenizer.pad_id
         where = phase_file or str(self.folder / "manifest.json")

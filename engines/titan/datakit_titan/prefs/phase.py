@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,7 @@ from datakit_titan.presets import PRESETS, Preset
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PrefsInfo(PhaseInfo):
@@ -66,6 +66,7 @@ class PrefsParallel(Parallel):
 
 
 class PrefsPhase(Phase):
+    context_from_preset: ClassVar[bool] = False  # the [rope] section stretches the context past the preset's
     phase: PrefsInfo
     parallel: PrefsParallel = Field(default_factory=PrefsParallel)
     prefs: PrefsLoss = Field(default_factory=PrefsLoss)
