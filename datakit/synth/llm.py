@@ -34,6 +34,9 @@ Rules, all in this file:
 - A 200 answer is settled at its real usage even if the output is later rejected; without usage it is
   charged at worst case.
 - The API key is passed per call, never stored by litellm globals, and scrubbed from error text.
+- The first request of a caller goes out alone (a probe); the others wait for its answer. A refusal
+  (400/401/403/404) closes the caller: every waiting or later call raises the same ProviderRefused
+  without sending anything, so a wrong key costs one request, not one per worker.
 """
 
 from __future__ import annotations
@@ -213,6 +216,11 @@ class LLMCaller:
         self.extra = dict(extra or {})
         self._rng = random.Random(seed)
         self.litellm = import_litellm()
+        # the probe gate: "closed" until the first attempt is answered, then "open"; a refusal is kept
+        self._gate = threading.Condition()
+        self._probing = False
+        self._probed = False
+        self.refused: ProviderRefused | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"LLMCaller(model={self.model!r}, api_base={self.api_base!r})"
@@ -264,7 +272,7 @@ class LLMCaller:
     def _after_error(self, rid: int, exc: BaseException, reserved_usd: float, attempt: int) -> tuple[float, float, str, int | None]:
         """Book a failed attempt; returns (charged_usd, wait_s before the next attempt, reason, status)."""
         status = _status_code(exc)
-        message = self.redact(f"{type(exc).__name__}: {exc}")[:300]
+        message = " ".join(self.redact(f"{type(exc).__name__}: {exc}").split())[:300]  # one line
         if status == TIMEOUT_STATUS:
             self.ledger.settle(rid, reserved_usd, note="timeout: may have been billed, charged at worst case")
             charged = reserved_usd
@@ -290,6 +298,56 @@ class LLMCaller:
             wait = max(wait, retry_after)
         return charged, wait, message, status
 
+    # -- the probe gate -------------------------------------------------------------------------------
+    def _raise_if_refused(self) -> None:
+        if self.refused is not None:
+            raise ProviderRefused(self.refused.what, field=self.refused.field, fix=self.refused.fix)
+
+    def _try_probe(self) -> bool:
+        """True if this attempt may go out now: the gate is open, or this attempt becomes the probe."""
+        with self._gate:
+            self._raise_if_refused()
+            if self._probed:
+                return True
+            if not self._probing:
+                self._probing = True
+                return True
+            return False
+
+    def _probe_done(self, refused: ProviderRefused | None, *, answered: bool = True) -> None:
+        """After an attempt: open the gate if the provider answered (not a refusal); if the attempt
+        never reached the provider (budget, cancel), let the next waiter probe instead."""
+        with self._gate:
+            if refused is not None and self.refused is None:
+                self.refused = refused
+            if self._probing and not self._probed:
+                self._probing = False
+                self._probed = answered and refused is None
+            self._gate.notify_all()
+
+    def _wait_probe(self) -> None:
+        while not self._try_probe():
+            with self._gate:
+                self._gate.wait(0.05)
+
+    async def _await_probe(self) -> None:
+        delay = 0.002
+        while not self._try_probe():
+            await asyncio.sleep(delay)  # only while the first request is in flight
+            delay = min(0.05, delay * 2)
+
+    def _attempt_failed(self, rid: int, exc: BaseException, reserved_usd: float, attempt: int) -> tuple[float, float, str, int | None]:
+        try:
+            out = self._after_error(rid, exc, reserved_usd, attempt)
+        except ProviderRefused as refused:
+            self._probe_done(refused)
+            raise
+        except BaseException:
+            self._probe_done(None)
+            raise
+        self._probe_done(None)
+        return out
+
     # -- asyncio ------------------------------------------------------------------------------------
     async def acall(self, messages: list[dict], *, max_tokens: int, label: str = "") -> CallResult:
         """One chat completion (retried); see the module docstring for what it raises."""
@@ -297,19 +355,26 @@ class LLMCaller:
         charged_total = 0.0
         reason, status = "", None
         for attempt in range(1, self.max_attempts + 1):
-            self.breaker.check()
-            rid = self.ledger.reserve(worst, label=label)
+            await self._await_probe()
+            try:
+                self.breaker.check()
+                rid = self.ledger.reserve(worst, label=label)
+            except BaseException:
+                self._probe_done(None, answered=False)
+                raise
             try:
                 response = await self.litellm.acompletion(**self._kwargs(messages, max_tokens))
             except asyncio.CancelledError:
                 self.ledger.settle(rid, worst, note="cancelled in flight: charged at worst case")
+                self._probe_done(None, answered=False)
                 raise
             except Exception as exc:  # noqa: BLE001 - classified on status code below
-                charged, wait, reason, status = self._after_error(rid, exc, worst, attempt)
+                charged, wait, reason, status = self._attempt_failed(rid, exc, worst, attempt)
                 charged_total += charged
                 if attempt < self.max_attempts:
                     await asyncio.sleep(wait)
                 continue
+            self._probe_done(None)
             result = self._settle_response(rid, response, worst, label)
             result.cost_usd += charged_total
             result.attempts = attempt
@@ -323,19 +388,26 @@ class LLMCaller:
         charged_total = 0.0
         reason, status = "", None
         for attempt in range(1, self.max_attempts + 1):
-            self.breaker.check()
-            rid = self.ledger.reserve(worst, label=label)
+            self._wait_probe()
+            try:
+                self.breaker.check()
+                rid = self.ledger.reserve(worst, label=label)
+            except BaseException:
+                self._probe_done(None, answered=False)
+                raise
             try:
                 response = self.litellm.completion(**self._kwargs(messages, max_tokens))
             except Exception as exc:  # noqa: BLE001
-                charged, wait, reason, status = self._after_error(rid, exc, worst, attempt)
+                charged, wait, reason, status = self._attempt_failed(rid, exc, worst, attempt)
                 charged_total += charged
                 if attempt < self.max_attempts:
                     time.sleep(wait)
                 continue
             except BaseException:
                 self.ledger.settle(rid, worst, note="interrupted in flight: charged at worst case")
+                self._probe_done(None, answered=False)
                 raise
+            self._probe_done(None)
             result = self._settle_response(rid, response, worst, label)
             result.cost_usd += charged_total
             result.attempts = attempt

@@ -178,6 +178,8 @@ class _Run:
             return "budget", combo, e
         except CallFailed as e:
             return "failed", combo, e
+        except UserError as e:  # ProviderRefused / CircuitOpen: the run stops (raised once, by the loop)
+            return "fatal", combo, e
         return "answer", combo, result
 
     def _meta(self, combo: Combo, result: CallResult) -> dict:
@@ -252,8 +254,11 @@ class _Run:
                     break
                 finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 progressed = False
-                for task in finished:
-                    kind, combo, payload = task.result()  # ProviderRefused / CircuitOpen propagate and stop the run
+                outcomes = [task.result() for task in finished]  # _one returns every outcome, never raises
+                fatal = next((payload for kind, _, payload in outcomes if kind == "fatal"), None)
+                if fatal is not None:
+                    raise fatal  # in-flight calls are cancelled (and charged at worst case) below
+                for kind, combo, payload in outcomes:
                     if kind == "budget":
                         retry.append(combo)
                     elif kind == "failed":
@@ -263,7 +268,7 @@ class _Run:
                         progressed = True
                         if self._handle_answer(combo, payload):
                             bar.update(1)
-                if any(t.result()[0] == "budget" for t in finished):
+                if any(kind == "budget" for kind, _, _ in outcomes):
                     if not in_flight:
                         stopped = "budget reached"
                         break

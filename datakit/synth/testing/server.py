@@ -15,7 +15,7 @@ client has already given up), never for 429/5xx. This is what the budget tests c
 faults: probability of each injected fault per request, drawn from a seeded RNG:
   "429" (with `Retry-After: <retry_after_s>`), "500", "503", "slow" (sleeps `slow_s`, then bills and answers),
   "length" (finish_reason "length", completion = max_tokens), "malformed" (no <answer> tag),
-  "duplicate" (always the same problem text, for near-duplicate checks), "401" (bad key; for error tests).
+  "duplicate" (always the same problem text, for near-duplicate checks), "401" (bad key), "403" (no permission).
 The answer text is derived from a hash of the prompt, so different prompts give different problems.
 """
 
@@ -124,7 +124,7 @@ class FakeLLMServer:
         fault = self._draw_fault()
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        if fault in ("429", "500", "503", "401"):
+        if fault in ("429", "500", "503", "401", "403"):
             status = int(fault)
             self._count(status)
             headers = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 else {}
