@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from datakit.errors import UserError
 from datakit.synth.ledger import BudgetExhausted, Ledger
 from datakit.synth.prices import Price, import_litellm
+from datakit.synth.quota import Quota
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 TIMEOUT_STATUS = 408
@@ -147,8 +148,8 @@ def _status_code(exc: BaseException) -> int | None:
     return None
 
 
-def _retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`, seconds or HTTP date)."""
+def _error_headers(exc: BaseException) -> dict:
+    """The HTTP headers of a failed request, lower-cased (litellm keeps them on the exception)."""
     headers: dict = {}
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "headers", None) is not None:
@@ -156,6 +157,12 @@ def _retry_after_s(exc: BaseException) -> float | None:
     extra = getattr(exc, "litellm_response_headers", None)
     if extra:
         headers.update({k.lower(): v for k, v in dict(extra).items()})
+    return headers
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`, seconds or HTTP date)."""
+    headers = _error_headers(exc)
     if "retry-after-ms" in headers:
         try:
             return float(headers["retry-after-ms"]) / 1000
@@ -171,6 +178,57 @@ def _retry_after_s(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+class ProbeGate:
+    """The first request goes out alone; the rest wait for its answer. A refusal is kept and re-raised.
+
+    Closed until the first attempt is answered (any answer but a refusal opens it). An attempt that never
+    reached the provider (budget, cancel) lets the next waiter probe instead. Usable from threads and
+    asyncio (the async wait polls, and only while the first request is in flight).
+    """
+
+    def __init__(self, open_: bool = False):
+        self._cond = threading.Condition()
+        self._probing = False
+        self._open = open_
+        self.refused: ProviderRefused | None = None
+
+    def _raise_if_refused(self) -> None:
+        if self.refused is not None:
+            raise ProviderRefused(self.refused.what, field=self.refused.field, fix=self.refused.fix)
+
+    def try_enter(self) -> bool:
+        """True if an attempt may go out now: the gate is open, or this attempt becomes the probe."""
+        with self._cond:
+            self._raise_if_refused()
+            if self._open:
+                return True
+            if not self._probing:
+                self._probing = True
+                return True
+            return False
+
+    def done(self, refused: ProviderRefused | None, *, answered: bool = True) -> None:
+        """After an attempt: keep a refusal; open the gate if the provider answered otherwise."""
+        with self._cond:
+            if refused is not None and self.refused is None:
+                self.refused = refused
+            if self._probing and not self._open:
+                self._probing = False
+                self._open = answered and refused is None
+            self._cond.notify_all()
+
+    def wait_blocking(self) -> None:
+        while not self.try_enter():
+            with self._cond:
+                self._cond.wait(0.05)
+
+    async def wait(self) -> None:
+        delay = 0.002
+        while not self.try_enter():
+            await asyncio.sleep(delay)
+            delay = min(0.05, delay * 2)
+
+
 class LLMCaller:
     """Budgeted, retried, circuit-broken litellm chat calls for one model.
 
@@ -183,6 +241,8 @@ class LLMCaller:
     backoff_base_s/backoff_max_s: exponential backoff (base x 2^k, jittered to 50-100 %, capped).
     breaker: shared circuit breaker (one per run).
     extra: more litellm keyword arguments (temperature, reasoning_effort, ...).
+    quota: the provider's RPM/TPM schedule (datakit.synth.quota); None: only concurrency limits requests.
+    probe: send the first request alone (False where someone else already probed: worker processes).
     """
 
     def __init__(
@@ -201,6 +261,8 @@ class LLMCaller:
         breaker: CircuitBreaker | None = None,
         extra: dict | None = None,
         seed: int | None = None,
+        quota: Quota | None = None,
+        probe: bool = True,
     ):
         self.model = model
         self.price = price
@@ -214,13 +276,10 @@ class LLMCaller:
         self.backoff_max_s = backoff_max_s
         self.breaker = breaker or CircuitBreaker()
         self.extra = dict(extra or {})
+        self.quota = quota
         self._rng = random.Random(seed)
         self.litellm = import_litellm()
-        # the probe gate: "closed" until the first attempt is answered, then "open"; a refusal is kept
-        self._gate = threading.Condition()
-        self._probing = False
-        self._probed = False
-        self.refused: ProviderRefused | None = None
+        self.gate = ProbeGate(open_=not probe)
 
     def __repr__(self) -> str:  # never show the key
         return f"LLMCaller(model={self.model!r}, api_base={self.api_base!r})"
@@ -253,7 +312,7 @@ class LLMCaller:
         return kw
 
     # -- the shared steps of one attempt ------------------------------------------------------------
-    def _settle_response(self, rid: int, response, reserved_usd: float, label: str) -> CallResult:
+    def _settle_response(self, rid: int, response, reserved_usd: float, label: str, n_booked: int = 0) -> CallResult:
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         n_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
@@ -266,6 +325,11 @@ class LLMCaller:
         cost = reserved_usd if usage_missing else self.price.cost_usd(n_in, n_out)
         self.ledger.settle(rid, cost, n_prompt_tokens=n_in, n_completion_tokens=n_out, note=label + (" usage missing: worst case" if usage_missing else ""))
         self.breaker.record(True)
+        if self.quota is not None:
+            hidden = getattr(response, "_hidden_params", None) or {}
+            self.quota.observe(hidden.get("additional_headers") or {}, n_booked)
+            if not usage_missing:
+                self.quota.correct(n_booked, n_in + n_out)
         text = choice.message.content or ""
         return CallResult(text, choice.finish_reason, n_in, n_out, n_reasoning, cost, 0, usage_missing)
 
@@ -296,45 +360,24 @@ class LLMCaller:
         retry_after = _retry_after_s(exc)
         if retry_after is not None:
             wait = max(wait, retry_after)
+        if self.quota is not None and status == 429:  # everyone waits, not only this request
+            self.quota.observe(_error_headers(exc), 0)
+            self.quota.pause(wait)
         return charged, wait, message, status
 
     # -- the probe gate -------------------------------------------------------------------------------
-    def _raise_if_refused(self) -> None:
-        if self.refused is not None:
-            raise ProviderRefused(self.refused.what, field=self.refused.field, fix=self.refused.fix)
-
-    def _try_probe(self) -> bool:
-        """True if this attempt may go out now: the gate is open, or this attempt becomes the probe."""
-        with self._gate:
-            self._raise_if_refused()
-            if self._probed:
-                return True
-            if not self._probing:
-                self._probing = True
-                return True
-            return False
+    @property
+    def refused(self) -> ProviderRefused | None:
+        return self.gate.refused
 
     def _probe_done(self, refused: ProviderRefused | None, *, answered: bool = True) -> None:
-        """After an attempt: open the gate if the provider answered (not a refusal); if the attempt
-        never reached the provider (budget, cancel), let the next waiter probe instead."""
-        with self._gate:
-            if refused is not None and self.refused is None:
-                self.refused = refused
-            if self._probing and not self._probed:
-                self._probing = False
-                self._probed = answered and refused is None
-            self._gate.notify_all()
+        self.gate.done(refused, answered=answered)
 
     def _wait_probe(self) -> None:
-        while not self._try_probe():
-            with self._gate:
-                self._gate.wait(0.05)
+        self.gate.wait_blocking()
 
     async def _await_probe(self) -> None:
-        delay = 0.002
-        while not self._try_probe():
-            await asyncio.sleep(delay)  # only while the first request is in flight
-            delay = min(0.05, delay * 2)
+        await self.gate.wait()
 
     def _attempt_failed(self, rid: int, exc: BaseException, reserved_usd: float, attempt: int) -> tuple[float, float, str, int | None]:
         try:
@@ -354,9 +397,12 @@ class LLMCaller:
         worst = self.worst_case_usd(messages, max_tokens)
         charged_total = 0.0
         reason, status = "", None
+        n_booked = self.quota.tokens_for(messages, max_tokens) if self.quota is not None else 0
         for attempt in range(1, self.max_attempts + 1):
             await self._await_probe()
             try:
+                if self.quota is not None:
+                    await self.quota.acquire(n_booked)
                 self.breaker.check()
                 rid = self.ledger.reserve(worst, label=label)
             except BaseException:
@@ -375,7 +421,7 @@ class LLMCaller:
                     await asyncio.sleep(wait)
                 continue
             self._probe_done(None)
-            result = self._settle_response(rid, response, worst, label)
+            result = self._settle_response(rid, response, worst, label, n_booked)
             result.cost_usd += charged_total
             result.attempts = attempt
             return result
@@ -387,9 +433,12 @@ class LLMCaller:
         worst = self.worst_case_usd(messages, max_tokens)
         charged_total = 0.0
         reason, status = "", None
+        n_booked = self.quota.tokens_for(messages, max_tokens) if self.quota is not None else 0
         for attempt in range(1, self.max_attempts + 1):
             self._wait_probe()
             try:
+                if self.quota is not None:
+                    self.quota.acquire_blocking(n_booked)
                 self.breaker.check()
                 rid = self.ledger.reserve(worst, label=label)
             except BaseException:
@@ -408,7 +457,7 @@ class LLMCaller:
                 self._probe_done(None, answered=False)
                 raise
             self._probe_done(None)
-            result = self._settle_response(rid, response, worst, label)
+            result = self._settle_response(rid, response, worst, label, n_booked)
             result.cost_usd += charged_total
             result.attempts = attempt
             return result

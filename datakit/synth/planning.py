@@ -111,6 +111,7 @@ def run_planning(
             breaker=CircuitBreaker(),
             extra=extra,
             seed=seed,
+            quota=profile.quota(folder.out, model),
         )
         spent_before = ledger.totals().spent_usd
         run = _Run(spec, caller, dedup, records, rejects, done_ids, provider, run_id, seed, max_tokens)
