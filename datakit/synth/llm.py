@@ -301,6 +301,9 @@ class LLMCaller:
             timeout=self.timeout_s,
             num_retries=0,  # retries are ours: each attempt must be reserved and settled
             max_retries=0,  # and the OpenAI SDK must not retry behind our back
+            # our price, so that litellm's own per-call cost calculation skips its model-map lookups
+            input_cost_per_token=self.price.in_usd_per_mtok / 1e6,
+            output_cost_per_token=self.price.out_usd_per_mtok / 1e6,
             **self.extra,
         )
         if self._api_key:

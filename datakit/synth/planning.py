@@ -58,6 +58,7 @@ def run_planning(
     timeout_s: float | None = None,
     batch: bool = False,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Generate until `count` accepted records are in `out` or the budget is spent; returns a summary.
 
@@ -65,6 +66,8 @@ def run_planning(
     budget_usd: the most the folder may ever spend (settled + in flight), in US dollars.
     count: accepted records wanted in the folder (records of earlier runs count).
     seed: selects the sequence of diversity combinations; index i of seed s is always the same example.
+    workers: processes making the calls (datakit.synth.workers); > 1 when litellm's CPU per request
+        caps the rate of one process. Budget and quota are shared; records are written by this process.
     """
     spec = load_planning_spec(spec_path)
     profile = spec.profile(provider)
@@ -79,6 +82,8 @@ def run_planning(
         raise UserError("a budget in US dollars is required for paid providers", field="--budget", fix="pass --budget 20 (dollars)")
     if count <= 0:
         raise UserError("count must be > 0", field="--count", fix="pass --count 1000")
+    if workers < 1:
+        raise UserError("workers must be >= 1", field="--workers", fix="pass --workers 1 (one process) or more")
     settings = spec.planning
     max_tokens = max_tokens or settings.max_tokens
     concurrency = concurrency or settings.concurrency
@@ -121,7 +126,7 @@ def run_planning(
                 runner = BatchRunner(run, caller, folder.out / "batches", settings.batch_size, settings.batch_poll_s)
                 stopped = asyncio.run(_batch_loop(runner, count, n_accepted_before, progress))
             else:
-                stopped = asyncio.run(run.loop(count, n_accepted_before, concurrency, budget_usd, progress))
+                stopped = asyncio.run(_online_loop(run, count, n_accepted_before, concurrency, budget_usd, progress, workers))
         finally:
             records.close()
             rejects.close()
@@ -145,6 +150,20 @@ def run_planning(
         }
     finally:
         folder.unlock()
+
+
+async def _online_loop(run: "_Run", count: int, n_before: int, concurrency: int, budget_usd: float, progress: bool, workers: int) -> str:
+    if workers <= 1:
+        return await run.loop(count, n_before, concurrency, budget_usd, progress)
+    from datakit.synth.workers import CallerPool
+
+    pool = CallerPool(run.caller, workers)
+    run.caller = pool
+    try:
+        await pool.start()
+        return await run.loop(count, n_before, concurrency, budget_usd, progress)
+    finally:
+        await pool.close()
 
 
 async def _batch_loop(runner: BatchRunner, count: int, n_before: int, progress: bool) -> str:
