@@ -92,6 +92,7 @@ async def _serve(fd: int) -> None:
     ledger = Ledger(config.pop("folder"), config.pop("budget_usd"))
     quota = Quota(quota_args.pop("folder"), quota_args.pop("key"), **quota_args)
     caller = LLMCaller(config.pop("model"), price, ledger, breaker=CircuitBreaker(), quota=quota, probe=False, **config)
+    await _send(writer, {"ready": os.getpid()})  # litellm is imported: the parent starts sending work
     tasks: dict[int, asyncio.Task] = {}
     write_lock = asyncio.Lock()
 
@@ -188,8 +189,11 @@ class CallerPool:
             reader, writer = await asyncio.open_connection(sock=parent_sock)
             worker = _Worker(proc, reader, writer)
             await _send(writer, dict(config, seed=k))  # the seed of the backoff jitter
-            worker.listener = asyncio.create_task(self._listen(worker))
             self._workers.append(worker)
+        for worker in self._workers:  # wait until every worker has imported litellm (seconds of CPU each)
+            if await _recv(worker.reader) is None:
+                raise RuntimeError(f"synth worker process {worker.proc.pid} failed to start (exit code {worker.proc.wait()})")
+            worker.listener = asyncio.create_task(self._listen(worker))
 
     async def _listen(self, worker: _Worker) -> None:
         while (msg := await _recv(worker.reader)) is not None:

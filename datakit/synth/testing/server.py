@@ -86,6 +86,7 @@ class FakeLLMServer:
         self._buckets = {"requests": (rpm or 0) * window_s / 60, "tokens": (tpm or 0) * window_s / 60}
         self._buckets_t = time.monotonic()
         self.answer_times: list[float] = []  # time.time() of every 200 answer (throughput under a quota)
+        self.counted_tokens = 0  # tokens the quota counted for answered requests (tpm_counts decides which)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests = 0
@@ -199,8 +200,12 @@ class FakeLLMServer:
             return web.json_response({"error": {"message": f"injected {status}", "code": str(status)}}, status=status, headers=headers)
 
         completion = self._complete(body, fault)
+        usage = completion["usage"]
         if self.tpm_counts == "usage":
-            self._use_tokens(completion["usage"]["completion_tokens"])
+            self._use_tokens(usage["completion_tokens"])
+        with self._lock:
+            self.counted_tokens += usage["total_tokens"] if self.tpm_counts == "usage" else (
+                usage["prompt_tokens"] + int(body.get("max_completion_tokens") or body.get("max_tokens") or 1024))
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
         self._count(200)
@@ -349,9 +354,9 @@ def main() -> None:
             with server._lock:
                 if line.strip() == "stats":
                     print(json.dumps({"requests": server.requests, "status_counts": server.status_counts,
-                                      "answer_times": server.answer_times}), flush=True)
+                                      "answer_times": server.answer_times, "counted_tokens": server.counted_tokens}), flush=True)
                 elif line.strip() == "reset":
-                    server.requests, server.status_counts, server.answer_times = 0, {}, []
+                    server.requests, server.status_counts, server.answer_times, server.counted_tokens = 0, {}, [], 0
 
 
 if __name__ == "__main__":
