@@ -69,6 +69,12 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
         e.what = f"{e.what} (phase {phase.path})"
         raise
     model_vocab(phase)
+    if device == "cpu" and phase.parallel.attention != "flex":
+        raise UserError(f"attention {phase.parallel.attention!r} needs a CUDA GPU", file=phase.path, field="parallel.attention",
+                        fix='use attention = "flex" for --device cpu (the smoke mode evaluates its mask densely)')
+    if hasattr(phase, "prefs") and not phase.parallel.document_masking:
+        raise UserError("phase 3 rows are one example each: document_masking = false has no meaning there", file=phase.path,
+                        field="parallel.document_masking", fix="remove it")
     preset = PRESETS[phase.phase.model]
     for i, st in enumerate(phase.stage):
         if st.seq_len > preset.max_seq_len:
