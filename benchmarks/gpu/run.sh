@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark of the plan's model in one command (benchmarks/gpu/bench.py --help says what it runs):
-#   benchmarks/gpu/run.sh            one H100/H200, at most 8 minutes (a 450 s run budget + data preparation)
+#   benchmarks/gpu/run.sh            one H100/H200, about 7-8 minutes: data preparation + runs, none started
+#                                    unless it should end within a 420 s budget (--budget-s)
 #   benchmarks/gpu/run.sh --smoke    CPU, tiny preset: every section for a few steps (CI)
 # Results: $OUT/gpu_bench.{json,md} when OUT is set, else benchmarks/gpu/out/.
 # Needs the project installed (`make install`; on a GPU machine with the CUDA build of torch).

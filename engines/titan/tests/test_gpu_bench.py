@@ -40,3 +40,16 @@ def test_smoke_runs_every_section_through_titan_run(tmp_path):
     assert runs[("fits", "memory caps")]["status"] == "skipped"
     md = (tmp_path / "gpu_bench.md").read_text()
     assert "| seq2048 | adamw-eager | ok |" in md and "TinyLlama" in md and "figures are CPU, not GPU" in md
+
+
+def test_fit_runs_use_the_committed_phase_files_pointed_at_the_benchmark_data(tmp_path):
+    mid = bench.committed_phase(tmp_path / "mid.toml", "midtrain.toml", tmp_path / "mix", tmp_path / "out", 4)
+    text = mid.read_text()
+    assert f'mixture = "{tmp_path / "mix"}"' in text and 'init_from = ""' in text and 'gpu = ""' in text
+    assert "per_gpu = 2" in text and 'name = "adafactor"' in text  # the plan's batch and optimizer, as committed
+    longctx = bench.committed_phase(tmp_path / "long.toml", "longctx_sft_dpo.toml", tmp_path / "prefs", tmp_path / "out3", 4,
+                                    init_from=tmp_path / "init")
+    assert f'init_from = "{tmp_path / "init"}"' in longctx.read_text()
+    # titan estimate's figures for the same configurations (engines/titan/datakit_titan/estimate.py)
+    assert bench.estimate_gib(mid, 65_536) == pytest.approx(9.1, abs=0.1)
+    assert bench.estimate_gib(longctx, 65_536) == pytest.approx(15.8, abs=0.1)
