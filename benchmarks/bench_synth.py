@@ -110,8 +110,14 @@ def bench_generator(server: Server, concurrency: int, n: int, workers: int, max_
     with tempfile.TemporaryDirectory() as d:
         spec = _spec(Path(d), max_tokens, quota)
         server.reset()
-        s = run_planning(Path(d) / "out", provider="azure", budget_usd=1e6, count=n, spec_path=spec, concurrency=concurrency,
-                         progress=False, workers=workers)
+        from datakit.errors import UserError
+
+        stopped = ""
+        try:
+            s = run_planning(Path(d) / "out", provider="azure", budget_usd=1e6, count=n, spec_path=spec, concurrency=concurrency,
+                             progress=False, workers=workers)
+        except UserError as e:  # e.g. the circuit breaker after a 429 storm: that is the result
+            s, stopped = {"accepted": None}, f"run stopped: {e.what[:90]}"
         st = server.stats()
     times = sorted(st["answer_times"])
     skip = min(concurrency, len(times) // 4)
@@ -119,7 +125,7 @@ def bench_generator(server: Server, concurrency: int, n: int, workers: int, max_
     n_429 = st["status_counts"].get("429", 0)
     return {"rate": rate, "answers": len(times), "n_429": n_429, "share_429": n_429 / max(1, st["requests"]),
             "tokens_per_answer": st["counted_tokens"] / max(1, len(times)), "accepted": s["accepted"],
-            "span_s": times[-1] - times[0] if times else 0.0}
+            "span_s": times[-1] - times[0] if times else 0.0, "stopped": stopped}
 
 
 def part_free(args) -> None:
@@ -168,7 +174,7 @@ def part_quota(args) -> None:
             finally:
                 planning_spec.ProviderProfile.quota = with_quota
             print(f"{label:>30} {g['answers']:>8} {g['span_s']:>7.1f} {binding:>14.2f} {g['rate']:>10.2f} {g['rate'] / binding:>6.2f} "
-                  f"{g['n_429']:>6} {100 * g['share_429']:>6.2f}", flush=True)
+                  f"{g['n_429']:>6} {100 * g['share_429']:>6.2f}  {g['stopped']}", flush=True)
             time.sleep(12)
         print(f"tokens counted per request: {probe['tokens_per_answer']:.0f}; goal: >= 0.9x of the binding quota with < 1 % 429s")
     finally:
