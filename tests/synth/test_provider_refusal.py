@@ -26,22 +26,31 @@ def _cli(server, tmp_path, spec, *extra):
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_key_stops_every_worker_after_one_request(server, fast_spec, tmp_path, status):
+def test_a_refused_key_stops_every_worker_after_one_request(server, fast_spec, tmp_path):
     server.latency_s = 0.05  # answers take a while, so 32 workers would all have sent before the first 401
-    if status == 401:
-        server.api_key = "sk-the-right-key"
-    else:
-        server.faults = {"403": 1.0}
+    server.api_key = "sk-the-right-key"
     done = _cli(server, tmp_path, fast_spec())
     assert done.returncode == 2, done.stderr
     err_lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(err_lines) == 1, done.stderr
-    assert err_lines[0].startswith("error: ") and f"HTTP {status}" in err_lines[0] and "(fix: " in err_lines[0]
+    assert err_lines[0].startswith("error: ") and "HTTP 401" in err_lines[0] and "(fix: " in err_lines[0]
     assert "Traceback" not in done.stderr and "never retrieved" not in done.stderr
     assert "sk-wrong-key-1234" not in done.stderr + done.stdout
     assert server.requests == 1  # nothing sent after the first refusal
     assert Ledger(tmp_path / "out", None).totals().spent_usd == 0.0
+
+
+def test_a_403_stops_the_run_after_one_request(server, fast_spec, tmp_path, monkeypatch):
+    from datakit.synth.planning import run_planning
+
+    server.latency_s = 0.05
+    server.faults = {"403": 1.0}
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_BASE", server.openai_url)
+    with pytest.raises(ProviderRefused, match="HTTP 403") as e:
+        run_planning(tmp_path / "out", provider="openai-compatible", budget_usd=5.0, count=200, spec_path=fast_spec(), concurrency=32,
+                     progress=False)
+    assert "\n" not in str(e.value) and "permissions" in str(e.value)
+    assert server.requests == 1
 
 
 def test_threaded_callers_stop_after_the_first_refusal(server, tmp_path):
