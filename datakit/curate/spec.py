@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from datakit.errors import UserError
+from datakit.strict import Strict
 
 # hashes a MinHash signature may use when buckets x hashes are derived from the threshold
 MAX_DERIVED_HASHES = 128
@@ -28,11 +29,7 @@ MAX_DERIVED_HASHES = 128
 TARGET_RECALL_AT_THRESHOLD = 0.95
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class MinhashSpec(_Strict):
+class MinhashSpec(Strict):
     """MinHash near-duplicate detection across all sources of a mixture.
 
     threshold: Jaccard similarity (of word `ngram` shingles) at which a pair of documents is
@@ -91,7 +88,7 @@ def derive_banding(threshold: float) -> tuple[int, int]:
     return best
 
 
-class DedupSpec(_Strict):
+class DedupSpec(Strict):
     """exact: drop documents whose normalized text (lowercase, whitespace and punctuation folded)
     is identical to an earlier one; minhash: near-duplicate removal (see MinhashSpec)."""
 
@@ -99,7 +96,7 @@ class DedupSpec(_Strict):
     minhash: MinhashSpec | None = None
 
 
-class DecontaminateSpec(_Strict):
+class DecontaminateSpec(Strict):
     """Drop training documents sharing an `ngram`-word n-gram with any item of the `against`
     evaluation sets ("<benchmark>[:<config>]:<split>", e.g. "ai2_arc:ARC-Challenge:test").
 
@@ -123,7 +120,7 @@ class DecontaminateSpec(_Strict):
         return self
 
 
-class CurateSpec(_Strict):
+class CurateSpec(Strict):
     """The mixture-level `[curate]` table."""
 
     dedup: DedupSpec = Field(default_factory=lambda: DedupSpec(exact=False))
@@ -153,7 +150,7 @@ _CURATE_FIX = (
 # ---------------------------------------------------------------- per-source filters
 
 
-class FilterSpec(_Strict):
+class FilterSpec(Strict):
     """One entry of a source's `filters` list.
 
     kind: "expression" (a comparison on a metadata column), "heuristic" (a datatrove filter by

@@ -14,22 +14,17 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from datakit.errors import UserError
 from datakit.spec.sizes import parse_size
+from datakit.strict import StrictTypes
 
 DEFAULT_MAX_EPOCHS = 4.0
 MIN_SEQ_LEN = 8  # `<s>`, a few tokens, `</s>`: anything shorter cannot hold a document
 MAX_SEQ_LEN = 8192  # the longest context of the model this data is for (engine presets' max_seq_len)
 MIN_SHARD_TOKENS = 1000  # smaller shards would mean a file per document or two
 MAX_SEED = 2**63 - 1  # TOML integers are signed 64-bit
-
-
-class _Strict(BaseModel):
-    # strict: a TOML string is not a number (seq_len = "256" is refused, not read as 256); sizes like "50B" are
-    # parsed by their own validators; integers still pass as floats
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def _at_least(minimum: int, hint: str = ""):
@@ -43,7 +38,7 @@ def _at_least(minimum: int, hint: str = ""):
     return check
 
 
-class HydrateSpec(_Strict):
+class HydrateSpec(StrictTypes):
     """Fetch text for rows that ship only a blob id (python-edu, stack-edu) from Software Heritage."""
 
     url: str = "s3://softwareheritage/content/{blob_id}"
@@ -53,7 +48,7 @@ class HydrateSpec(_Strict):
     cache_dir: str | None = None  # default: <output>/.work/blobs
 
 
-class ContextSpec(_Strict):
+class ContextSpec(StrictTypes):
     """Long context for SFT/DPO examples: documents of other sources placed after `<s>` before the prompt."""
 
     sources: list[str]  # names of sources in this spec (plain-text formats) to draw context documents from
@@ -68,7 +63,7 @@ class ContextSpec(_Strict):
     _max_tokens = field_validator("max_tokens")(lambda cls, v: _at_least(1)(v))
 
 
-class SourceSpec(_Strict):
+class SourceSpec(StrictTypes):
     name: str
     uri: str  # hf://repo, file://glob, samples://glob, synth://dir
     config: str | None = None
@@ -137,7 +132,7 @@ class SourceSpec(_Strict):
         return self.uri.split("://", 1)[1]
 
 
-class MixtureSection(_Strict):
+class MixtureSection(StrictTypes):
     name: str
     seq_len: int = Field(2048, ge=MIN_SEQ_LEN, le=MAX_SEQ_LEN)
     total_tokens: int | None = None
@@ -163,7 +158,7 @@ class MixtureSection(_Strict):
         return v
 
 
-class TokenizerTrainSection(_Strict):
+class TokenizerTrainSection(StrictTypes):
     """How `datakit tokenizer train` samples this spec's sources."""
 
     sample_bytes: int = 1_000_000_000
@@ -177,7 +172,7 @@ class TokenizerTrainSection(_Strict):
     _sample_range = field_validator("sample_bytes")(lambda cls, v: _at_least(1000)(v))
 
 
-class MixtureSpec(_Strict):
+class MixtureSpec(StrictTypes):
     mixture: MixtureSection
     tokenizer_train: TokenizerTrainSection = Field(default_factory=TokenizerTrainSection)
     curate: dict[str, Any] | None = None  # validated by datakit.curate.spec.CurateSpec

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from datakit.spec.sizes import parse_size
+from datakit.strict import Strict
 
 
-class PlanClaim(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlanClaim(Strict):
     tokens: int
     hours: float | None = Field(None, gt=0)
     days: float | None = Field(None, gt=0)
@@ -36,9 +37,7 @@ class PlanClaim(BaseModel):
     @field_validator("tokens", mode="before")
     @classmethod
     def _tokens(cls, v):
-        from datakit_titan.phase import parse_tokens
-
-        return parse_tokens(v)
+        return parse_size(v)
 
     @model_validator(mode="after")
     def _one_duration(self) -> "PlanClaim":
