@@ -14,7 +14,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 def smoke_tokenizer(tmp_path_factory) -> Path:
     """The smoke tokenizer, trained once per test session on the embedded samples (real BPE training)."""
     from datakit.spec import parse_spec
-    from datakit.tokenizer.sample import spec_sample
+    from datakit.mix.tokenizer_sample import spec_sample
     from datakit.tokenizer.train import train_tokenizer
 
     import tomllib

@@ -112,7 +112,7 @@ def filter_steps(spec: MixtureSpec, src: SourceSpec, columns: set[str] | None, w
         return []
     try:
         from datakit.curate.filters import build_filter_steps
-        from datakit.curate.spec import parse_filters
+        from datakit.curate.filter_list import parse_filters
     except ImportError:
         raise UserError("filters are not supported by this datakit build", file=spec.path, field=f"source.{src.name}.filters", fix="remove them") from None
     parsed = parse_filters(src.filters, file=spec.path, source=src.name)
@@ -153,8 +153,10 @@ def reader_step(spec: MixtureSpec, src: SourceSpec, files: LocalFiles | None):
     return reader, min(src.tasks or len(files.files), len(files.files))
 
 
-def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
-    """read -> [hash-sample] -> [hydrate] -> format -> per-source filters; returns (steps, tasks)."""
+def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0,
+                 filters: bool = True):
+    """read -> [hash-sample] -> [hydrate] -> format -> per-source filters (not with filters=False: the tokenizer
+    sample reads the sources as they come); returns (steps, tasks)."""
     reader, tasks = reader_step(spec, src, local_files(spec, src))
     steps: list = [reader]
     if sample_rate < 1.0:
@@ -163,7 +165,8 @@ def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set
         h = src.hydrate
         steps.append(Hydrate(blob_url(h.url), h.id_column, h.encoding_column, h.storage_options, h.cache_dir or str(work.blobs)))
     steps.append(Format(src.format, src.name, spec.path))
-    steps.extend(filter_steps(spec, src, columns, work))
+    if filters:
+        steps.extend(filter_steps(spec, src, columns, work))
     return steps, tasks
 
 

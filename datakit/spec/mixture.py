@@ -274,7 +274,7 @@ def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
         spec.curate = validate_curate(spec.curate, path)
     for s in spec.source:  # filter names, parameters and expressions: refused before anything is written
         if s.filters:
-            from datakit.curate.spec import parse_filters
+            from datakit.curate.filter_list import parse_filters
 
             parse_filters(s.filters, file=path, source=s.name)
     return spec

@@ -153,7 +153,8 @@ def estimate(
 
     Example: titan estimate engines/titan/phases/longctx_sft_dpo.toml --gpu rtx5090 --gpus 2
     """
-    from datakit_titan.estimate import plan_claim_report, report
+    from datakit_titan.estimate import report
+    from datakit_titan.plan_claim import plan_claim_report
     from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
 
     p = load_prefs_phase(phase) if is_prefs_phase(phase) else load_phase(phase)

@@ -97,3 +97,10 @@ def check(claim: PlanClaim, *, mfu: float = 0.4, model: str = "plan-1.6b") -> st
     if claim.note:
         lines.append(f"  note: {claim.note}")
     return "\n".join(lines)
+
+
+def plan_claim_report(phase, mfu: float = 0.4) -> str:
+    """The phase's own [plan_claim] checked, or a line saying it has none."""
+    if phase.plan_claim is None:
+        return f"plan: the seed plan states no time or cost figure for phase {phase.phase.name!r} (no [plan_claim] in {phase.path})"
+    return check(phase.plan_claim, mfu=mfu)  # the plan's figures are about the plan's model
