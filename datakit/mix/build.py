@@ -322,12 +322,12 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
     if empty:
         raise empty_sources_error(spec, work, empty)
     refuse_if_needed(plan, spec.path)
-    from datakit.mix.examples import LAYOUTS
+    from datakit.sources.formatters import get_formatter
 
     entries, all_rows = [], []
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
     for s, sp in zip(spec.source, plan.sources):
-        layout = LAYOUTS.get(s.format, "docs")
+        layout = get_formatter(s.format).layout
         context = context_for(spec, s, pools)
         with disk_errors(spec.output):
             shards, rows = write_source(spec, s, pools[s.name], sp.tokens_target, token_size, progress, layout, context)

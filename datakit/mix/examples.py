@@ -24,17 +24,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.tokens.tokenizer import DocumentTokenizer, TokenizedFile, get_output_filename
 
 from datakit.errors import UserError
-
-PAIR_FORMATS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected")}
-LAYOUTS = {"sft": "sft", "dpo": "dpo_pairs"}
-
-
-def example_text(fmt: str, record: dict) -> str:
-    """The text curation sees for an example (dedup and decontamination run on prompt + completion/chosen)."""
-    if fmt == "sft":
-        return f"{record['prompt']}{record['completion']}"
-    return f"{record['prompt']}{record['chosen']}"
-
+from datakit.sources.formatters import get_formatter
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
@@ -42,7 +32,7 @@ def _norm(text: str) -> str:
 
 def validate_records(files: list[str], fmt: str, *, file: str, source: str) -> int:
     """Check every record before a build: required fields non-empty; a DPO pair's chosen != rejected."""
-    need = PAIR_FORMATS[fmt]
+    need = sorted(get_formatter(fmt, file=file, source=source).required_columns)
     n = 0
     for path in files:
         if path.endswith(".parquet"):
@@ -72,14 +62,14 @@ class ExpandPairs(PipelineStep):
     name = "👯 expand pairs"
     type = "✂️ - FORMAT"
 
-    def __init__(self, fmt: str):
+    def __init__(self, layout: str):
         super().__init__()
-        self.fmt = fmt
+        self.layout = layout
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             m = doc.metadata
-            if self.fmt == "sft":
+            if self.layout == "sft":
                 yield Document(text=m["completion"], id=doc.id, metadata={"prompt": m["prompt"], "completion": m["completion"]})
                 continue
             for role in ("chosen", "rejected"):

@@ -74,20 +74,16 @@ def local_files(spec: MixtureSpec, src: SourceSpec) -> LocalFiles | None:
 
 def check_source(spec: MixtureSpec, src: SourceSpec) -> set[str] | None:
     """Fail before any processing: unknown formatter, missing columns, blob ids without hydration."""
-    from datakit.mix.examples import PAIR_FORMATS, validate_records
+    from datakit.mix.examples import validate_records
     from datakit.sources.formatters import check_columns, get_formatter
 
-    pair = src.format in PAIR_FORMATS
-    fmt = None if pair else get_formatter(src.format, file=spec.path, source=src.name)
+    fmt = get_formatter(src.format, file=spec.path, source=src.name)
     files = local_files(spec, src)
     if files is None:
         return None
     columns = read_columns(files)
-    if pair:
-        missing = [c for c in PAIR_FORMATS[src.format] if c not in columns]
-        if missing:
-            raise UserError(f"format {src.format!r} needs column {missing[0]!r}; the files have {sorted(columns)}", file=spec.path,
-                            field=f"source.{src.name}.format", fix=f"point it at Contract 3 {src.format.upper()} records (`datakit synth {src.format}`)")
+    if fmt.examples:
+        check_columns(fmt, columns, file=spec.path, source=src.name)
         validate_records([os.path.join(files.folder, f) for f in files.files], src.format, file=spec.path, source=src.name)
         return columns
     if src.hydrate is not None:
@@ -181,12 +177,14 @@ def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns:
 
 def tokenize_steps(spec: MixtureSpec, src: SourceSpec, work: Work) -> list:
     """doc info + tokenizer (`<s> text </s>`, or prompt/completion examples with loss masks for sft/dpo)."""
-    from datakit.mix.examples import PAIR_FORMATS, ExampleTokenizer, ExpandPairs
+    from datakit.mix.examples import ExampleTokenizer, ExpandPairs
+    from datakit.sources.formatters import get_formatter
 
     kwargs = dict(tokenizer_name_or_path=spec.mixture.tokenizer, save_filename=src.name, shuffle_documents=False,
                   save_final_metadata=False, batch_size=1000)
-    if src.format in PAIR_FORMATS:
-        return [ExpandPairs(src.format), DocInfo(str(work.docinfo(src.name))), ExampleTokenizer(str(work.tokenized(src.name)), **kwargs)]
+    fmt = get_formatter(src.format)
+    if fmt.examples:
+        return [ExpandPairs(fmt.layout), DocInfo(str(work.docinfo(src.name))), ExampleTokenizer(str(work.tokenized(src.name)), **kwargs)]
     return [DocInfo(str(work.docinfo(src.name))), FramedTokenizer(str(work.tokenized(src.name)), **kwargs)]
 
 

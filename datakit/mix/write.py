@@ -113,9 +113,9 @@ def available_tokens(spec: MixtureSpec, s: SourceSpec, pools: dict[str, Pool]) -
     pool = pools[s.name]
     if s.context is None:
         return int(pool.lengths.sum()), "counted"
-    from datakit.mix.examples import LAYOUTS
+    from datakit.sources.formatters import get_formatter
 
-    rows = row_lengths(pool, unit_docs(pool, LAYOUTS.get(s.format, "docs")), context_for(spec, s, pools))
+    rows = row_lengths(pool, unit_docs(pool, get_formatter(s.format).layout), context_for(spec, s, pools))
     fill = f"up to {s.context.max_tokens:,} context tokens" if s.context.max_tokens is not None else f"filled to seq_len {spec.mixture.seq_len:,}"
     return int(rows.sum()), f"counted: {len(pool.lengths):,} examples as rows {fill} with context"
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from datakit.errors import UserError
+from datakit.sources.formatters import is_example_format
 from datakit.spec.sizes import parse_size
 from datakit.strict import StrictTypes
 
@@ -195,11 +196,11 @@ class MixtureSpec(StrictTypes):
         for s in self.source:
             if s.context is None:
                 continue
-            if s.format not in ("sft", "dpo"):
+            if not is_example_format(s.format):
                 raise UserError("`context` applies to format \"sft\" or \"dpo\" only", file=self.path, field=f"source.{s.name}.context",
                                 fix="remove it, or set format = \"sft\" / \"dpo\" on a source of Contract 3 records")
             for c in s.context.sources:
-                if c not in names or names[c].format in ("sft", "dpo") or c == s.name:
+                if c not in names or is_example_format(names[c].format) or c == s.name:
                     raise UserError(f"context source {c!r} must be another plain-text source of this spec", file=self.path,
                                     field=f"source.{s.name}.context.sources", fix=f"use names of this spec's text sources: {sorted(names)}")
         if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
