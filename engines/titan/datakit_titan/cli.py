@@ -3,106 +3,22 @@
     titan estimate engines/titan/phases/pretrain.toml --gpu rtx5080 --price-per-hour 0
     titan run engines/titan/phases/smoke.toml --device cpu
     titan run engines/titan/phases/pretrain.toml --nproc 8
+    titan refscore engines/titan/phases/longctx_sft_dpo.toml     # phase 3, once; then titan run it
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import typer
 
 from datakit.errors import UserError
-from datakit_titan.phase import Phase, load_phase
+from datakit_titan.kinds import load_any_phase
+from datakit_titan.launch import run_phase
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def run_phase(
-    path: str | Path,
-    *,
-    device: str = "cuda",
-    nproc: int = 1,
-    max_steps: int | None = None,
-    extra: list[str] | None = None,
-    wandb: str | None = None,
-    stdout=None,
-) -> Phase:
-    """Validate a phase, then run its stages one after another (one TorchTitan run each).
-
-    device: "cuda" or "cpu" (smoke mode). nproc: processes (GPUs) on this node, through torchrun
-    when > 1. max_steps: stop after this global step (the LR schedule still spans the phase).
-    extra: TorchTitan overrides passed through (e.g. ["--training.max_norm", "0.5"]).
-    wandb: "offline" | "online" | "off" instead of the phase's [metrics] wandb.
-    """
-    phase = load_phase(path)
-    from datakit_titan.validate import check_phase
-
-    gpu_mem = None
-    if device == "cuda":
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                gpu_mem = torch.cuda.get_device_properties(0).total_memory / 1024**3
-        except ImportError:
-            pass
-    manifest = check_phase(phase, device=device, n_gpus=nproc, gpu_memory_gib=gpu_mem)
-    from datakit_titan.export.checkpoint import record_phase
-
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
-    steps = phase.stage_steps(nproc)
-    print(
-        f"phase {phase.phase.name}: mixture {phase.phase.mixture} ({manifest.total_tokens:,} tokens, "
-        f"{len(manifest.sources)} sources), model {phase.phase.model}, {nproc} x {device}",
-        file=stdout or sys.stdout,
-    )
-    from datakit_titan.budget import check_budget
-
-    print(f"  {check_budget(phase, manifest)}", file=stdout or sys.stdout)
-    for i, st in enumerate(phase.stage):
-        print(
-            f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, nproc):,} tokens "
-            f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {nproc}), {steps[i]:,} steps -> {phase.stage_dir(i)}",
-            file=stdout or sys.stdout,
-        )
-    env = launch_env(wandb)
-    for i in range(len(phase.stage)):
-        if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, nproc) >= max_steps:
-            break
-        if phase.stage_done(i, nproc, max_steps):
-            print(f"  stage {i + 1}: already at step {phase.stage_end_step(i, nproc, max_steps)}, skipped", file=stdout or sys.stdout)
-            continue
-        args = [str(phase.path), "--stage", str(i), "--device", device]
-        if max_steps is not None:
-            args += ["--steps", str(max_steps)]
-        if extra:
-            args += ["--", *extra]
-        launch("datakit_titan.train", args, nproc=nproc, env=env, stdout=stdout, what=f"stage {i + 1} of {phase.path}", file=phase.path)
-    return phase
-
-
-def launch_env(wandb: str | None, **extra: str) -> dict:
-    """Environment of a training process: shards already verified here, the --wandb override, and extras."""
-    env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1", **extra)
-    if wandb:
-        if wandb not in ("offline", "online", "off"):
-            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
-        env["DATAKIT_TITAN_WANDB"] = wandb  # read by datakit_titan.config_registry.wandb_mode
-    return env
-
-
-def launch(module: str, args: list[str], *, nproc: int, env: dict, stdout, what: str, file) -> None:
-    """Run a training module in its own process (torchrun when nproc > 1); exit code 2 = a user error."""
-    prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else [sys.executable]
-    rc = subprocess.run([*prefix, "-m", module, *args], env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None).returncode
-    if rc == 2:
-        raise UserError(f"{what} stopped on a user error (printed above)", file=file)
-    if rc != 0:
-        raise RuntimeError(f"{what} failed with exit code {rc}")
 
 
 @app.command()
@@ -113,11 +29,14 @@ def run(
     steps: int = typer.Option(None, help="stop after this global step (default: the phase's token budget)"),
     wandb: str = typer.Option(None, help="offline | online | off (default: the phase's metrics.wandb, offline)"),
 ):
-    """Train a phase: checks the mixture (sha256), vocab, init_from and memory first, prints the
-    global batch in tokens, then runs each seq-len stage with TorchTitan. Rerunning resumes from
-    the newest checkpoint in the phase's output folder.
+    """Train a phase (pretrain, mid-train, or phase 3's SFT / DPO / ORPO): checks the mixture (sha256),
+    vocab, init_from, memory and reference log-probs first, prints the global batch in tokens, then runs
+    each seq-len stage with TorchTitan. Rerunning resumes from the newest checkpoint in the phase's
+    output folder.
 
     Example: titan run engines/titan/phases/smoke.toml --device cpu
+
+    Example: titan run engines/titan/phases/smoke_sft_dpo.toml --device cpu
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
@@ -125,14 +44,7 @@ def run(
         raise UserError(f"--nproc {nproc}: needs at least one process", field="--nproc", fix="use 1 or the number of GPUs on this node")
     if steps is not None and steps < 1:
         raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
-    from datakit_titan.prefs.phase import is_prefs_phase
-
-    if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
-        from datakit_titan.prefs.cli import run_prefs_phase
-
-        p = run_prefs_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
-    else:
-        p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
+    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
 
 
@@ -155,9 +67,8 @@ def estimate(
     """
     from datakit_titan.estimate import report
     from datakit_titan.plan_claim import plan_claim_report
-    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
 
-    p = load_prefs_phase(phase) if is_prefs_phase(phase) else load_phase(phase)
+    p = load_any_phase(phase)
     gpu = gpu or p.parallel.gpu or "rtx5080"
     claim = p.plan_claim
     if price_per_hour is None:
@@ -168,9 +79,24 @@ def estimate(
     print(plan_claim_report(p, mfu=mfu))
 
 
-from datakit_titan.prefs.cli import refscore  # noqa: E402  phase 3: `titan refscore <phase.toml>`
+@app.command()
+def refscore(
+    phase: Path = typer.Argument(..., help="phase-3 phase file, e.g. engines/titan/phases/longctx_sft_dpo.toml"),
+    device: str = typer.Option("cuda", help="cuda, or cpu (smoke)"),
+    batch_pairs: int = typer.Option(4, help="pairs per forward pass (2 rows each)"),
+):
+    """Run the phase's reference model (its init_from checkpoint, with the phase's RoPE) once over every
+    DPO pair of its mixture and store the chosen/rejected sequence log-probs under <mixture>/refscore/,
+    with the checkpoint, tokenizer and data hashes that training checks.
 
-app.command()(refscore)
+    Example: titan refscore engines/titan/phases/longctx_sft_dpo.toml
+    """
+    from datakit_titan.prefs.reference import refscore_phase
+
+    written = refscore_phase(phase, device=device, batch_pairs=batch_pairs)
+    for source, meta in written.items():
+        print(f"{source}: {meta['n_pairs']:,} pairs scored with {meta['checkpoint']} (sha256 {meta['checkpoint_sha256'][:12]}..)")
+
 
 from datakit_titan.export.cli import export, generate, quant_report  # noqa: E402  titan export / generate / quant-report
 

@@ -1,7 +1,7 @@
 """Phase 3 on CPU, the user's story: a phase-2 checkpoint, `titan refscore`, `titan run` of an SFT + DPO
 phase with a RoPE change and activation checkpointing; reward accuracy rises above chance on a toy pair
 set, and a run stopped at step k and resumed logs the same losses as one that never stopped. Each run
-is a real TorchTitan run in a subprocess (`python -m datakit_titan.prefs.train`)."""
+is a real TorchTitan run in a subprocess (`python -m datakit_titan.train`)."""
 
 from __future__ import annotations
 
@@ -100,17 +100,17 @@ def scalars(output: Path, tag: str) -> dict[int, float]:
 
 
 def run(phase: Path, **kw) -> str:
-    from datakit_titan.prefs.cli import run_prefs_phase
+    from datakit_titan.launch import run_phase
 
     log = phase.with_suffix(".log")
     with open(log, "a") as f:
-        run_prefs_phase(phase, device="cpu", stdout=f, **kw)
+        run_phase(phase, device="cpu", stdout=f, **kw)
     return log.read_text()
 
 
 @pytest.fixture(scope="module")
 def trained(prefs_mixture, tmp_path_factory):  # noqa: F811
-    from datakit_titan.prefs.cli import refscore_phase
+    from datakit_titan.prefs.reference import refscore_phase
 
     root = tmp_path_factory.mktemp("p3")
     mix = copy_mixture(prefs_mixture, root / "mix")

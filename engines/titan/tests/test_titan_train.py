@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from titan_fixture import write_mixture
 
-from datakit_titan.cli import run_phase
+from datakit_titan.launch import run_phase
 
 pytestmark = pytest.mark.slow
 
