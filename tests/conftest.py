@@ -1,13 +1,10 @@
-import os
+"""Fixtures of the top-level tests: the smoke tokenizer and builds (the offline environment: ../conftest.py)."""
+
 from pathlib import Path
 
 import pytest
 
 from smoke_helpers import SMALL, run_cli, smoke_spec_text
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("WANDB_MODE", "offline")
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from test_prefs_data import SEQ, copy_mixture, prefs_mixture  # noqa: F401  (fixture)
+from titan_fixture import tb_scalars as scalars
+from titan_fixture import tiny_titan
 
 from datakit.errors import UserError
 from datakit.contract import load_manifest
@@ -23,15 +24,7 @@ def seed_checkpoint(folder: Path, vocab: int, seed: int = 0) -> Path:
     """A 'phase-2' output folder: the tiny model's weights as TorchTitan saves a model-only checkpoint."""
     import torch.distributed.checkpoint as dcp
 
-    from datakit_titan.presets import PRESETS
-    from datakit_titan.spec import model_config
-
-    torch.manual_seed(seed)
-    with torch.device("meta"):
-        model = model_config(PRESETS["tiny"], vocab).build()
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        model.init_weights(buffer_device=None)
+    model = tiny_titan(vocab, seed)
     step = folder / "checkpoint" / "step-1"
     dcp.save(model.state_dict(), checkpoint_id=str(step))
     return folder
@@ -85,18 +78,6 @@ mixed_precision = "float32"
 activation_checkpointing = "full"
 """)
     return path
-
-
-def scalars(output: Path, tag: str) -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = {}
-    for events in sorted(output.glob("tb/**/events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
-        acc = EventAccumulator(str(events))
-        acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            out.update({e.step: e.value for e in acc.Scalars(tag)})
-    return out
 
 
 def run(phase: Path, **kw) -> str:
