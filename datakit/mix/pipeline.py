@@ -106,11 +106,9 @@ def check_source(spec: MixtureSpec, src: SourceSpec) -> set[str] | None:
 def filter_steps(spec: MixtureSpec, src: SourceSpec, columns: set[str] | None, work: Work) -> list:
     if not src.filters:
         return []
-    try:
-        from datakit.curate.filters import build_filter_steps
-        from datakit.curate.filter_list import parse_filters
-    except ImportError:
-        raise UserError("filters are not supported by this datakit build", file=spec.path, field=f"source.{src.name}.filters", fix="remove them") from None
+    from datakit.curate.filter_list import parse_filters
+    from datakit.curate.filters import build_filter_steps
+
     parsed = parse_filters(src.filters, file=spec.path, source=src.name)
     return build_filter_steps(
         parsed, source=src.name, file=spec.path, columns=columns, records_dir=work.records,
@@ -225,12 +223,18 @@ def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptio
         executor = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=opts.workers, logging_dir=str(logging_dir), depends=depends)
     else:
         raise UserError(f"unknown executor {opts.kind!r}", field="--executor", fix="use local, slurm or ray")
-    with _stderr_to(logging_dir / "stderr.log", enabled=opts.kind == "local" and not _VERBOSE[0]):
+    with stage_logs(logging_dir, opts):
         executor.run()
     return executor
 
 
 _VERBOSE = [False]
+
+
+def stage_logs(logging_dir: Path, opts: ExecutorOptions):
+    """Context in which a stage runs: datatrove's console logs go to <logging_dir>/stderr.log (local runs,
+    unless `quiet_datatrove(verbose=True)`); its tail is shown if the stage fails."""
+    return _stderr_to(logging_dir / "stderr.log", enabled=opts.kind == "local" and not _VERBOSE[0])
 
 
 @contextlib.contextmanager
