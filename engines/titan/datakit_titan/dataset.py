@@ -34,12 +34,15 @@ class MixtureDataset(PackedDataset):
     folder: the built mixture (Contract 2). seq_len: tokens per row. dp_rank / dp_world_size: this
     rank's place among data-parallel ranks. infinite: start a new epoch when every source is read
     (False: stop). verify: check shard sha256 before reading (skip only when already checked).
+    document_masking: positions restart at every document start (TorchTitan's attention masks keep
+    attention inside documents); False: positions 0..seq_len-1 per row, plain causal attention across
+    the packed documents (labels still never cross a document end).
     """
 
     def __init__(self, folder: str | os.PathLike, *, seq_len: int, dp_rank: int = 0, dp_world_size: int = 1, infinite: bool = True,
-                 verify: bool = True, manifest: Manifest | None = None):
+                 verify: bool = True, manifest: Manifest | None = None, document_masking: bool = True):
         super().__init__(folder, seq_len=seq_len, infinite=infinite, rank=dp_rank, world_size=dp_world_size, verify=verify,
-                         manifest=manifest, style="titan")
+                         manifest=manifest, style="titan", document_masking=document_masking)
 
 
 class PairDataset(ExampleDataset):
