@@ -94,14 +94,17 @@ class CursorDataset(IterableDataset, Stateful):
 class PackedDataset(CursorDataset):
     """Packed windows of `seq_len` (input, label) pairs from every source (default seq_len: the manifest's).
 
-    infinite: start a new epoch when the mixture is read to the end (False: stop)."""
+    infinite: start a new epoch when the mixture is read to the end (False: stop). document_masking: positions
+    restart at every document (False: 0..seq_len-1 per row, for plain causal attention across documents)."""
 
-    def __init__(self, mixture: str | os.PathLike | Mixture, *, seq_len: int | None = None, infinite: bool = True, **kw):
-        self.seq_len, self.infinite = seq_len, infinite
+    def __init__(self, mixture: str | os.PathLike | Mixture, *, seq_len: int | None = None, infinite: bool = True,
+                 document_masking: bool = True, **kw):
+        self.seq_len, self.infinite, self.document_masking = seq_len, infinite, document_masking
         super().__init__(mixture, **kw)
 
     def make_cursor(self, rank: int, world_size: int) -> PackedCursor:
-        return PackedCursor(self.mixture, self.seq_len or self.mixture.seq_len, rank=rank, world_size=world_size, infinite=self.infinite)
+        return PackedCursor(self.mixture, self.seq_len or self.mixture.seq_len, rank=rank, world_size=world_size, infinite=self.infinite,
+                            document_masking=self.document_masking)
 
     def next_row(self):
         """The next window (inputs, labels, positions) as numpy arrays; None when the data ran out."""

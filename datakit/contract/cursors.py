@@ -146,9 +146,12 @@ class PackedCursor(Cursor):
     """Packed windows of `seq_len` (input, label) pairs over every document of a mixture, for one reader.
 
     rank / world_size: this reader's place among readers (data-parallel ranks x dataloader workers).
-    infinite: start a new epoch when every source is read (False: `next_window` returns None)."""
+    infinite: start a new epoch when every source is read (False: `next_window` returns None).
+    document_masking: positions restart at every document (False: 0..seq_len-1 per window, for attention that
+    is plain causal across the packed documents; labels still never cross a document end)."""
 
-    def __init__(self, mixture: Mixture, seq_len: int, *, rank: int = 0, world_size: int = 1, infinite: bool = True):
+    def __init__(self, mixture: Mixture, seq_len: int, *, rank: int = 0, world_size: int = 1, infinite: bool = True,
+                 document_masking: bool = True):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
         streams = [Stream(s, first=rank, stride=world_size) for s in mixture.sources]
@@ -157,7 +160,7 @@ class PackedCursor(Cursor):
             raise UserError(f"no documents for data-parallel rank {rank} of {world_size}", file=mixture.folder,
                             fix="use fewer ranks or a larger mixture")
         super().__init__(streams, infinite=infinite, where=str(mixture.folder))
-        self.seq_len = seq_len
+        self.seq_len, self.document_masking = seq_len, document_masking
 
     def next_window(self) -> Window | None:
         """One window: (inputs, labels, positions), int64 arrays of seq_len; None when the data ran out."""
@@ -190,6 +193,8 @@ class PackedCursor(Cursor):
                 self.offset += take
             if self.offset >= n_pairs:
                 self.current = None
+        if not self.document_masking:
+            positions[:] = np.arange(L)
         return Window(inputs, labels, positions)
 
     def __iter__(self):
