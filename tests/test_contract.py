@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from datakit.contract import IGNORE_INDEX, load_manifest, open_mixture, token_size_for_vocab
+from datakit.contract import IGNORE_INDEX, PackedCursor, load_manifest, open_mixture, token_size_for_vocab
 from datakit.contract.records import DpoRecord, PlanningRecord, SftRecord
 from datakit.contract.writer import write_mixture
 from datakit.errors import IntegrityError, UserError
@@ -72,18 +72,18 @@ def test_windows_are_deterministic_sharded_and_resume_exactly(mix):
     opened = open_mixture(mix, verify=False)
     total_pairs = sum(len(d.tokens) - 1 for _, d in opened.documents())
     # every (input, label) pair of every document, once; the last, partial window is dropped (< 16 pairs per reader)
-    assert 0 <= total_pairs - _pairs(opened.windows(16, infinite=False)) < 16
-    assert 0 <= total_pairs - sum(_pairs(opened.windows(16, rank=r, world_size=3, infinite=False)) for r in range(3)) < 3 * 16
-    a = [w.inputs.tolist() for w in opened.windows(16, rank=1, world_size=3, infinite=False)]
-    assert a == [w.inputs.tolist() for w in opened.windows(16, rank=1, world_size=3, infinite=False)]
-    straight = opened.windows(16)
+    assert 0 <= total_pairs - _pairs(PackedCursor(opened, 16, infinite=False)) < 16
+    assert 0 <= total_pairs - sum(_pairs(PackedCursor(opened, 16, rank=r, world_size=3, infinite=False)) for r in range(3)) < 3 * 16
+    a = [w.inputs.tolist() for w in PackedCursor(opened, 16, rank=1, world_size=3, infinite=False)]
+    assert a == [w.inputs.tolist() for w in PackedCursor(opened, 16, rank=1, world_size=3, infinite=False)]
+    straight = PackedCursor(opened, 16)
     ref = [straight.next_window() for _ in range(120)]  # past one epoch
     assert straight.epoch == 1
     for k in (0, 7, 113):
-        first = opened.windows(16)
+        first = PackedCursor(opened, 16)
         for _ in range(k):
             first.next_window()
-        resumed = opened.windows(16)
+        resumed = PackedCursor(opened, 16)
         resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
         for j in range(k, 120):
             w = resumed.next_window()

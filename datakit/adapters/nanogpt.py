@@ -19,6 +19,7 @@ import os
 import numpy as np
 import torch
 
+from datakit.contract.cursors import PackedCursor
 from datakit.contract.layouts import IGNORE_INDEX
 from datakit.contract.reader import open_mixture
 
@@ -29,7 +30,7 @@ class Batches:
         self.batch_size, self.device, self.ignore_index = batch_size, device, ignore_index
         mixes = {"train": open_mixture(train, verify=verify)}
         mixes["val"] = open_mixture(val, verify=verify) if val is not None else mixes["train"]
-        self.cursors = {k: m.windows(block_size, rank=rank, world_size=world_size) for k, m in mixes.items()}
+        self.cursors = {k: PackedCursor(m, block_size, rank=rank, world_size=world_size) for k, m in mixes.items()}
 
     def get_batch(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         windows = [self.cursors[split].next_window() for _ in range(self.batch_size)]

@@ -3,12 +3,12 @@
 Everything that reads a built mixture reads it through here: datakit's accounting and reports, the
 engine (datakit_titan), eval, export, and a user's own train.py. Depends on numpy and pydantic only.
 
-    from datakit.contract import open_mixture
+    from datakit.contract import PackedCursor, open_mixture
 
     mix = open_mixture("data/mixtures/smoke")         # strict manifest + every file's sha256 (verify=False skips)
     for doc in mix.source("gsm8k").documents():       # Document(tokens, loss_mask), the manifest's token dtype
         ...
-    cursor = mix.windows(seq_len=256, rank=0, world_size=1)   # packed windows, resumable (state_dict)
+    cursor = PackedCursor(mix, seq_len=256, rank=0, world_size=1)   # packed windows, resumable (state_dict)
     inputs, labels, positions = cursor.next_window()
 
 Modules: manifest (the models, load/write, the uint16 rule), shards (the .ds/.ds.index/.ds.loss files),

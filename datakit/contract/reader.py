@@ -1,11 +1,12 @@
-"""The one reader of a built mixture (Contract 2): per-source documents, packed windows, example rows.
+"""The one reader of a built mixture (Contract 2): the manifest and every source's documents; the cursors
+(datakit.contract.cursors) make packed windows and example rows out of them.
 
-    from datakit.contract import open_mixture
+    from datakit.contract import PackedCursor, open_mixture
 
     mix = open_mixture("data/mixtures/smoke")          # manifest + sha256 check (verify=False: skip it)
     for doc in mix.source("gsm8k").documents():         # Document(tokens, loss_mask)
         ...
-    cursor = mix.windows(seq_len=256, rank=0, world_size=1)
+    cursor = PackedCursor(mix, seq_len=256, rank=0, world_size=1)
     inputs, labels, positions = cursor.next_window()     # seq_len (input, label) pairs; see datakit.contract.cursors
     state = cursor.state_dict()                         # a few integers: resume exactly here with load_state_dict
 
@@ -130,20 +131,6 @@ class Mixture:
         for s in self.sources:
             for d in s.documents():
                 yield s.name, d
-
-    def windows(self, seq_len: int | None = None, *, rank: int = 0, world_size: int = 1, infinite: bool = True):
-        """A resumable cursor over packed windows (datakit.contract.cursors.PackedCursor)."""
-        from datakit.contract.cursors import PackedCursor
-
-        return PackedCursor(self, seq_len or self.seq_len, rank=rank, world_size=world_size, infinite=infinite)
-
-    def example_rows(self, seq_len: int | None = None, *, batch_rows: int = 1, pairs: bool = True, pairs_only: bool = False,
-                     rank: int = 0, world_size: int = 1, refs: dict | None = None, infinite: bool = True):
-        """A resumable cursor over SFT / DPO example rows (datakit.contract.cursors.ExampleCursor)."""
-        from datakit.contract.cursors import ExampleCursor
-
-        return ExampleCursor(self, seq_len or self.seq_len, batch_rows=batch_rows, pairs=pairs, pairs_only=pairs_only,
-                             rank=rank, world_size=world_size, refs=refs, infinite=infinite)
 
 
 def open_mixture(folder: str | os.PathLike, *, verify: bool | Literal["quick"] = True, manifest: Manifest | None = None) -> Mixture:
