@@ -82,7 +82,7 @@ def _check_lm(phase, *, device: str, nproc: int, out) -> dict:
 def _check_prefs(phase, *, device: str, nproc: int, out) -> dict:
     """Mixture, vocab, init_from, seq_len and the reference log-probs; every data error before the model is
     built. Returns the reference the training processes check against (their environment)."""
-    from datakit_titan.prefs.pairs import PairDataset
+    from datakit_titan.dataset import PairDataset
     from datakit_titan.export.checkpoint import record_phase
     from datakit_titan.prefs.config_registry import ENV_REFERENCE, reference_for
     from datakit_titan.validate import check_phase
