@@ -23,6 +23,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.tokens.tokenizer import DocumentTokenizer, TokenizedFile, get_output_filename
 
+from datakit.contract.layouts import PAIR_LAYOUT
 from datakit.errors import UserError
 from datakit.sources.formatters import get_formatter
 
@@ -32,7 +33,8 @@ def _norm(text: str) -> str:
 
 def validate_records(files: list[str], fmt: str, *, file: str, source: str) -> int:
     """Check every record before a build: required fields non-empty; a DPO pair's chosen != rejected."""
-    need = sorted(get_formatter(fmt, file=file, source=source).required_columns)
+    formatter = get_formatter(fmt, file=file, source=source)
+    need, pairs = sorted(formatter.required_columns), formatter.layout == PAIR_LAYOUT
     n = 0
     for path in files:
         if path.endswith(".parquet"):
@@ -50,7 +52,7 @@ def validate_records(files: list[str], fmt: str, *, file: str, source: str) -> i
                 if not isinstance(r.get(k), str) or not r[k].strip():
                     raise UserError(f"{where}: field {k!r} is missing or empty", file=file, field=f"source.{source}.format",
                                     fix=f"format {fmt!r} needs non-empty {', '.join(need)} (Contract 3)")
-            if fmt == "dpo" and _norm(r["chosen"]) == _norm(r["rejected"]):
+            if pairs and _norm(r["chosen"]) == _norm(r["rejected"]):
                 raise UserError(f"{where}: chosen and rejected are the same text", file=file, field=f"source.{source}",
                                 fix="drop the pair or regenerate it (`datakit synth dpo` never writes such pairs)")
     return n
@@ -69,7 +71,7 @@ class ExpandPairs(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             m = doc.metadata
-            if self.layout == "sft":
+            if self.layout != PAIR_LAYOUT:
                 yield Document(text=m["completion"], id=doc.id, metadata={"prompt": m["prompt"], "completion": m["completion"]})
                 continue
             for role in ("chosen", "rejected"):

@@ -14,8 +14,9 @@ math-dataset, chat, hellaswag; and sft, dpo (Contract 3 examples).
 One registry for every format a spec may name. A formatter declares the layout its source takes in the
 built mixture (Contract 2, `layout` in the manifest): `docs` for plain documents; `sft` and `dpo_pairs` for
 examples, whose prompt and completion are tokenized apart (datakit.mix.examples) and whose rendered text
-(prompt + completion, or prompt + chosen) is what curation sees. `Formatter.examples` is the one test of
-"is this an example format".
+(prompt + completion, or prompt + chosen) is what curation sees. `Formatter.examples` (and
+`is_example_format` by name) is the one test of "is this an example format"; the layouts themselves are
+datakit.contract.layouts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from datakit.contract.layouts import PAIR_LAYOUT, Layout, is_example_layout
 from datakit.errors import UserError
 
 _MISSING = object()
@@ -52,12 +54,12 @@ class Formatter:
     _render: Callable[[Mapping[str, Any]], str]
     description: str = ""
     fix_hint: str = ""
-    layout: str = "docs"
+    layout: Layout = "docs"
 
     @property
     def examples(self) -> bool:
         """SFT/DPO examples (prompt and completion, loss on the completion), not plain documents."""
-        return self.layout != "docs"
+        return is_example_layout(self.layout)
 
     def render(self, record: Mapping[str, Any], *, file: str | None = None, source: str | None = None) -> str:
         """Training text for one record; UserError naming the column when one is missing, or the text is empty."""
@@ -334,7 +336,7 @@ def _dpo(r: Mapping[str, Any]) -> str:
 
 
 def _make(name: str, columns: set[str], fn: Callable[[Mapping[str, Any]], str], description: str, fix_hint: str = "",
-          layout: str = "docs") -> Formatter:
+          layout: Layout = "docs") -> Formatter:
     return Formatter(name, frozenset(columns), fn, description, fix_hint, layout)
 
 
@@ -366,7 +368,7 @@ FORMATTERS: dict[str, Formatter] = {
         _make("sft", {"prompt", "completion"}, _sft, "SFT examples (Contract 3): prompt, then completion (the loss)",
               "point it at Contract 3 SFT records (`datakit synth sft`)", layout="sft"),
         _make("dpo", {"prompt", "chosen", "rejected"}, _dpo, "DPO pairs (Contract 3): prompt, chosen and rejected completions",
-              "point it at Contract 3 DPO records (`datakit synth dpo`)", layout="dpo_pairs"),
+              "point it at Contract 3 DPO records (`datakit synth dpo`)", layout=PAIR_LAYOUT),
     ]
 }
 
