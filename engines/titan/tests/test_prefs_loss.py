@@ -12,7 +12,6 @@ process), so the comparison is with TRL's code, not with a re-derivation of it.
 
 from __future__ import annotations
 
-import os
 import types
 from collections import defaultdict
 
@@ -20,9 +19,7 @@ import pytest
 import torch
 from titan_fixture import tiny_titan
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from datakit.adapters.losses import (  # noqa: E402
+from datakit.adapters.losses import (
     IGNORE_INDEX,
     ROLE_CHOSEN,
     ROLE_REJECTED,
