@@ -349,4 +349,14 @@ def quiet_datatrove(verbose: bool = False) -> None:
     from loguru import logger
 
     logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    said: set[str] = set()
+
+    def once(record) -> bool:  # datatrove's Ray executor repeats its shared-filesystem warning for every stage
+        text = record["message"]
+        if text.startswith("Logging directory points to a local filesystem"):
+            if text in said:
+                return False
+            said.add(text)
+        return True
+
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}", filter=once)

@@ -73,8 +73,8 @@ def run_phase(
     print(f"  {check_budget(phase, manifest)}", file=stdout or sys.stdout)
     for i, st in enumerate(phase.stage):
         print(
-            f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, nproc):,} tokens "
-            f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {nproc}), {steps[i]:,} steps -> {phase.stage_dir(i)}",
+            f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, world):,} tokens "
+            f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {world}), {steps[i]:,} steps -> {phase.stage_dir(i)}",
             file=stdout or sys.stdout,
         )
     env = launch_env(wandb)

@@ -59,7 +59,7 @@ def test_two_nodes_match_one_node_and_resume_on_both(tmp_path):
     assert sorted(reference) == list(range(1, STEPS + 1)), one.with_suffix(".log").read_text()[-3000:]
 
     first = two_nodes(two, "--steps", "4")
-    assert f"global batch {tokens // STEPS:,} tokens" in first[0] and "2 nodes x 1 x cpu (this is node 1" in first[1]
+    assert f"global batch {tokens // STEPS:,} tokens (4 x 1 accum x 2)" in first[0] and "2 nodes x 1 x cpu (this is node 1" in first[1]
     out = tmp_path / "outputs" / "two_nodes"
     assert max(losses(out)) == 4 and (out / "checkpoint" / "step-4").is_dir()
     second = two_nodes(two)  # the same commands again: both nodes load step 4 and go on
