@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from cluster_helpers import ClusterError, SlurmCluster, free_port, busy_ray_workers, kill_tree, start_ray_head, stop_group
-from datakit.mix.manifest import sha256_file
+from datakit.contract import sha256_file
 from smoke_helpers import smoke_spec_text
 
 BUILD = [sys.executable, "-m", "datakit.cli.main", "mix", "build", "smoke.toml"]
