@@ -87,7 +87,8 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
                   say=None) -> Manifest:
     """Build (or resume, or verify and keep) the mixture of `spec`. say: where to tell the user what was
     found and done besides progress bars (default: stderr). A full disk anywhere is one UserError."""
-    with disk_errors(spec.output):
+    opts = opts or P.ExecutorOptions()
+    with disk_errors(spec.output), P.executor_session(opts):
         return _build_mixture(spec, opts, progress, verbose, say)
 
 
@@ -116,9 +117,6 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
     P.quiet_datatrove(verbose)
     started = time.time()
     run_stages(spec, opts, tokenize=True, progress=progress)
-    if opts.kind != "local":
-        raise UserError(f"stages submitted to {opts.kind}; rerun this command with --executor local once they finish to write the mixture",
-                        fix="wait for the jobs, then rerun with --executor local (finished tasks are skipped)")
     counted = count_available(spec, token_size)
     plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
     empty = [s.name for s in plan.sources if not s.tokens_available]

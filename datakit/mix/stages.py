@@ -127,14 +127,17 @@ class StageRun:
     opts: P.ExecutorOptions
     columns: dict[str, set[str] | None]  # per source: the columns its files have (None: a hub source)
     rates: dict[str, float]  # per source: the fraction of a hub source streamed (sample_rates)
+    progress: bool = True
 
 
 @dataclass
 class Stage:
-    """One resumable step of the build; `source` is None for a mixture-wide stage."""
+    """One resumable step of the build; `source` is None for a mixture-wide stage. `reads_earlier`: it reads
+    what earlier stages wrote, so jobs submitted before it (Slurm) must be done first."""
 
     source: SourceSpec | None = None
     name: ClassVar[str] = ""
+    reads_earlier: ClassVar[bool] = False
 
     @property
     def label(self) -> str:
@@ -163,6 +166,7 @@ class ReadTokenize(Prepare):
 
 class Curate(Stage):
     name = "curate"
+    reads_earlier = True
 
     def run(self, r: StageRun) -> None:
         spec, work = r.spec, r.work
@@ -176,13 +180,16 @@ class Curate(Stage):
                 resolve_eval_files(spec.curate), base_dir=Path(spec.path).parent, inputs={x.name: work.prepared(x.name) for x in kept},
                 outputs={x.name: work.curated(x.name) for x in kept}, work_dir=work.root / "curate",
                 records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
-                workers=r.opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                workers=r.opts.workers or 1, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                run_stage=None if r.opts.kind == "local" else
+                (lambda pipeline, tasks, logs: P.run_and_settle(pipeline, tasks, logs, r.opts, f"curate-{logs.name}", r.progress)),
             )
         (work.root / "curation_summary.json").write_text(json.dumps(summary, indent=1, default=str))
 
 
 class Tokenize(Stage):
     name = "tokenize"
+    reads_earlier = True
 
     def run(self, r: StageRun) -> None:
         s = self.source
@@ -218,9 +225,12 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
     refresh_stale_stages(spec, work, rates, sha256_file(tok) if tokenize and tok.exists() else None)
     for s in spec.source:
         P.filter_steps(spec, s, columns[s.name], work)
-    run = StageRun(spec, work, opts, columns, rates)
+    run = StageRun(spec, work, opts, columns, rates, progress)
     bar = tqdm(plan_stages(spec, work, tokenize=tokenize), desc="build", unit="stage", disable=not progress)
     for stage in bar:
         bar.set_postfix_str(stage.label)
+        if stage.reads_earlier:
+            P.settle(opts, progress)  # Slurm: the stages submitted so far (their outputs feed this one) must be done
         with disk_errors(spec.output):
             stage.run(run)
+    P.settle(opts, progress)

@@ -3,6 +3,7 @@
     titan estimate engines/titan/phases/pretrain.toml --gpu rtx5080 --price-per-hour 0
     titan run engines/titan/phases/smoke.toml --device cpu
     titan run engines/titan/phases/pretrain.toml --nproc 8
+    titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1   # and rank 1 on node 1
     titan refscore engines/titan/phases/longctx_sft_dpo.toml     # phase 3, once; then titan run it
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
 """
@@ -17,6 +18,7 @@ import typer
 from datakit.errors import UserError
 from datakit_titan.kinds import load_any_phase
 from datakit_titan.launch import run_phase
+from datakit_titan.nodes import resolve_nodes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -28,15 +30,23 @@ def run(
     nproc: int = typer.Option(1, help="GPUs on this node; > 1 launches through torchrun (FSDP2 data parallel)"),
     steps: int = typer.Option(None, help="stop after this global step (default: the phase's token budget)"),
     wandb: str = typer.Option(None, help="offline | online | off (default: the phase's metrics.wandb, offline)"),
+    nnodes: int = typer.Option(None, "--nnodes", help="machines in the job (default: SKYPILOT_NUM_NODES, else 1); run the same command on each"),
+    node_rank: int = typer.Option(None, "--node-rank", help="this machine's rank, 0..nnodes-1 (default: SKYPILOT_NODE_RANK, else 0)"),
+    master_addr: str = typer.Option(None, "--master-addr", help="node 0's address, the same on every node (default: first of SKYPILOT_NODE_IPS)"),
+    master_port: int = typer.Option(None, "--master-port", help="rendezvous port on node 0 (default 29500)"),
 ):
     """Train a phase (pretrain, mid-train, or phase 3's SFT / DPO / ORPO): checks the mixture (sha256),
     vocab, init_from, memory and reference log-probs first, prints the global batch in tokens, then runs
     each seq-len stage with TorchTitan. Rerunning resumes from the newest checkpoint in the phase's
-    output folder.
+    output folder. Several machines: the same command on each with --nnodes, its own --node-rank and
+    node 0's --master-addr (torchrun joins them; the phase's output folder must be on storage every node
+    sees, docs/scale-out.md).
 
     Example: titan run engines/titan/phases/smoke.toml --device cpu
 
     Example: titan run engines/titan/phases/smoke_sft_dpo.toml --device cpu
+
+    Example: titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 1 --master-addr 10.0.0.1
     """
     if device not in ("cuda", "cpu"):
         raise UserError(f"unknown device {device!r}", field="--device", fix="use cuda or cpu")
@@ -44,7 +54,8 @@ def run(
         raise UserError(f"--nproc {nproc}: needs at least one process", field="--nproc", fix="use 1 or the number of GPUs on this node")
     if steps is not None and steps < 1:
         raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
-    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
+    nodes = resolve_nodes(nnodes, node_rank, master_addr, master_port)
+    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
 
 

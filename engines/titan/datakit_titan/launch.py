@@ -2,7 +2,8 @@
 
 Every check (mixture sha256, vocab, init_from, memory, reference log-probs) runs here, before any model
 is built; each stage then runs in its own process (`python -m datakit_titan.train`, through torchrun
-when nproc > 1). A stage whose final checkpoint exists is skipped; rerunning resumes from the newest one.
+when nproc > 1 or across nodes). A stage whose final checkpoint exists is skipped; rerunning resumes from the
+newest one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from datakit.errors import UserError
 from datakit_titan.kinds import PREFS, kind_of
+from datakit_titan.nodes import Nodes
 from datakit_titan.phase import Phase
 
 
@@ -27,6 +29,7 @@ def run_phase(
     extra: list[str] | None = None,
     wandb: str | None = None,
     stdout=None,
+    nodes: Nodes = Nodes(),
 ) -> Phase:
     """Validate a phase (pretrain / mid-train / phase 3), then run its stages one after another.
 
@@ -34,28 +37,32 @@ def run_phase(
     when > 1. max_steps: stop after this global step (the LR schedule still spans the phase).
     extra: TorchTitan overrides passed through (e.g. ["--training.max_norm", "0.5"]).
     wandb: "offline" | "online" | "off" instead of the phase's [metrics] wandb.
+    nodes: the machines of a multi-node job (this one's rank among them); the global batch and the steps
+    count all nnodes x nproc ranks.
     """
     out = stdout or sys.stdout
     kind = kind_of(path)
     phase = kind.load(path)
+    world = nodes.world(nproc)
     check = _check_prefs if kind is PREFS else _check_lm
-    env = launch_env(wandb, **check(phase, device=device, nproc=nproc, out=out))
+    env = launch_env(wandb, **check(phase, device=device, nproc=nproc, nodes=nodes, out=out))
     for i in range(len(phase.stage)):
-        if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, nproc) >= max_steps:
+        if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, world) >= max_steps:
             break
-        if phase.stage_done(i, nproc, max_steps):
-            print(f"  stage {i + 1}: already at step {phase.stage_end_step(i, nproc, max_steps)}, skipped", file=out)
+        if phase.stage_done(i, world, max_steps):
+            print(f"  stage {i + 1}: already at step {phase.stage_end_step(i, world, max_steps)}, skipped", file=out)
             continue
         args = [str(phase.path), "--stage", str(i), "--device", device]
         if max_steps is not None:
             args += ["--steps", str(max_steps)]
         if extra:
             args += ["--", *extra]
-        launch("datakit_titan.train", args, nproc=nproc, env=env, stdout=stdout, what=f"stage {i + 1} of {phase.path}", file=phase.path)
+        launch("datakit_titan.train", args, nproc=nproc, env=env, stdout=stdout, what=f"stage {i + 1} of {phase.path}", file=phase.path,
+               nodes=nodes)
     return phase
 
 
-def _check_lm(phase, *, device: str, nproc: int, out) -> dict:
+def _check_lm(phase, *, device: str, nproc: int, nodes: Nodes, out) -> dict:
     """Mixture, vocab, init_from, memory on this GPU, token budget; prints the stages. No extra environment."""
     from datakit_titan.budget import check_budget
     from datakit_titan.export.checkpoint import record_phase
@@ -67,19 +74,22 @@ def _check_lm(phase, *, device: str, nproc: int, out) -> dict:
 
         if torch.cuda.is_available():
             gpu_mem = torch.cuda.get_device_properties(0).total_memory / 1024**3
-    manifest = check_phase(phase, device=device, n_gpus=nproc, gpu_memory_gib=gpu_mem)
+    world = nodes.world(nproc)
+    manifest = check_phase(phase, device=device, n_gpus=world, gpu_memory_gib=gpu_mem)
     record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
-    steps = phase.stage_steps(nproc)
+    steps = phase.stage_steps(world)
+    where = f"{nproc} x {device}" if nodes.nnodes == 1 else (
+        f"{nodes.nnodes} nodes x {nproc} x {device} (this is node {nodes.node_rank}, rendezvous {nodes.master_addr}:{nodes.master_port})")
     print(f"phase {phase.phase.name}: mixture {phase.phase.mixture} ({manifest.total_tokens:,} tokens, "
-          f"{len(manifest.sources)} sources), model {phase.phase.model}, {nproc} x {device}", file=out)
+          f"{len(manifest.sources)} sources), model {phase.phase.model}, {where}", file=out)
     print(f"  {check_budget(phase, manifest)}", file=out)
     for i, st in enumerate(phase.stage):
-        print(f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, nproc):,} tokens "
-              f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {nproc}), {steps[i]:,} steps -> {phase.stage_dir(i)}", file=out)
+        print(f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, world):,} tokens "
+              f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {world}), {steps[i]:,} steps -> {phase.stage_dir(i)}", file=out)
     return {}
 
 
-def _check_prefs(phase, *, device: str, nproc: int, out) -> dict:
+def _check_prefs(phase, *, device: str, nproc: int, nodes: Nodes, out) -> dict:
     """Mixture, vocab, init_from, seq_len and the reference log-probs; every data error before the model is
     built. Returns the reference the training processes check against (their environment)."""
     from datakit_titan.dataset import PairDataset
@@ -87,14 +97,14 @@ def _check_prefs(phase, *, device: str, nproc: int, out) -> dict:
     from datakit_titan.prefs.config_registry import ENV_REFERENCE, reference_for
     from datakit_titan.validate import check_phase
 
-    manifest = check_phase(phase, device=device, n_gpus=nproc)
+    manifest = check_phase(phase, device=device, n_gpus=nodes.world(nproc))
     ref = reference_for(phase)
     PairDataset(phase.phase.mixture, seq_len=phase.stage[0].seq_len, batch_rows=phase.batch.per_gpu, loss=phase.phase.loss,
                 reference=ref, manifest=manifest, phase_file=str(phase.path))
     record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads
     print(f"phase {phase.phase.name}: loss {phase.phase.loss}, mixture {phase.phase.mixture}, model {phase.phase.model}, "
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
-          f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nproc} -> {phase.phase.output}", file=out)
+          f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nodes.world(nproc)} -> {phase.phase.output}", file=out)
     return {ENV_REFERENCE: json.dumps(ref)} if ref else {}
 
 
@@ -108,9 +118,9 @@ def launch_env(wandb: str | None, **extra: str) -> dict:
     return env
 
 
-def launch(module: str, args: list[str], *, nproc: int, env: dict, stdout, what: str, file) -> None:
-    """Run a training module in its own process (torchrun when nproc > 1); exit code 2 = a user error."""
-    prefix = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"] if nproc > 1 else [sys.executable]
+def launch(module: str, args: list[str], *, nproc: int, env: dict, stdout, what: str, file, nodes: Nodes = Nodes()) -> None:
+    """Run a training module in its own process (torchrun when nproc > 1 or across nodes); exit code 2 = a user error."""
+    prefix = nodes.launcher(nproc)
     rc = subprocess.run([*prefix, "-m", module, *args], env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None).returncode
     if rc == 2:
         raise UserError(f"{what} stopped on a user error (printed above)", file=file)
