@@ -4,6 +4,7 @@
     titan run engines/titan/phases/smoke.toml --device cpu
     titan run engines/titan/phases/pretrain.toml --nproc 8
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
+    titan eval outputs/smoke --suite core,planning                    # then: titan eval-report outputs/
 """
 
 from __future__ import annotations
@@ -176,6 +177,11 @@ from datakit_titan.export.cli import export, generate, quant_report  # noqa: E40
 app.command()(export)
 app.command()(generate)
 app.command("quant-report")(quant_report)
+
+from datakit_titan.eval.cli import eval_cmd, eval_report  # noqa: E402  titan eval / eval-report
+
+app.command("eval")(eval_cmd)
+app.command("eval-report")(eval_report)
 
 
 def main() -> None:
