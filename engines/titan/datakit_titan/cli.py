@@ -135,6 +135,15 @@ def run(
     else:
         p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
+    if p.eval is not None:  # [eval] in the phase file: evaluate the final checkpoint now
+        from datakit_titan.eval.run import parse_suites
+
+        parse_suites(p.eval.suite)
+        args = ["eval", str(p.phase.output), "--suite", p.eval.suite, "--phase", str(phase), "--device", device,
+                *(["--limit", str(p.eval.limit)] if p.eval.limit else []), *p.eval.args]
+        if subprocess.run([sys.executable, "-m", "datakit_titan.cli", *args]).returncode != 0:
+            raise UserError("the phase trained, but its [eval] failed (printed above)", file=phase, field="eval",
+                            fix=f"fix it and rerun `titan {' '.join(args)}`")
 
 
 @app.command()

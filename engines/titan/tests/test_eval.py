@@ -168,3 +168,18 @@ def test_titan_eval_and_eval_report_commands(fx, tmp_path, monkeypatch, capsys):
     assert titan(*args[:2], "--suite", "speed") == 2
     err = capsys.readouterr().err
     assert "error:" in err and "unknown eval suite 'speed'" in err and "Traceback" not in err
+
+
+def test_phase_file_names_an_eval_suite(tmp_path):
+    from pathlib import Path
+
+    from datakit_titan.phase import load_phase
+
+    smoke = (Path(__file__).resolve().parents[1] / "phases" / "smoke.toml").read_text()
+    (tmp_path / "ok.toml").write_text(smoke + '\n[eval]\nsuite = "core,planning"\nlimit = 10\n')
+    p = load_phase(tmp_path / "ok.toml")
+    assert p.eval.suite == "core,planning" and p.eval.limit == 10
+    (tmp_path / "bad.toml").write_text(smoke + '\n[eval]\nsuite = "core,speed"\n')
+    with pytest.raises(UserError, match="unknown eval suite 'speed'") as e:
+        load_phase(tmp_path / "bad.toml")
+    assert "eval.suite" in e.value.render()
