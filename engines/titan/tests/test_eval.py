@@ -183,3 +183,27 @@ def test_phase_file_names_an_eval_suite(tmp_path):
     with pytest.raises(UserError, match="unknown eval suite 'speed'") as e:
         load_phase(tmp_path / "bad.toml")
     assert "eval.suite" in e.value.render()
+
+
+@pytest.mark.slow
+def test_eval_of_a_trained_run_writes_step_json_with_hashes(tmp_path):
+    """The user's story on a real `titan run` (tiny preset, a few CPU steps): the newest checkpoint is
+    exported once to <run>/eval/hf-step-N, evaluated, and <run>/eval/<step>.json names its hashes."""
+    from export_fixture import make_trained
+
+    from datakit_titan.eval.run import result_path, write_result
+
+    tr = make_trained(tmp_path, steps=6, model="tiny")
+    m = open_model(tr["output"], device="cpu")
+    assert m.step == 6 and m.context == 256 and (tr["output"] / "eval" / "hf-step-6" / "checkpoint.sha256").is_file()
+    res = evaluate_model(m, EvalOptions(suites=["core", "planning"], tasks=[], heldout=tr["heldout"], planning_per_cell=1,
+                                        difficulties=("easy",), samples=1, max_new_tokens=16, wandb="off"))
+    path = write_result(res, result_path(m, None))
+    assert path == tr["output"] / "eval" / "6.json"
+    got = json.loads(path.read_text())
+    assert got["model"]["checkpoint_sha256"] and got["model"]["tokenizer_sha256"] == m.hashes["tokenizer_sha256"]
+    assert got["phase"] == "pretrain" and set(got["heldout"]["sources"]) == {"web", "code", "planning"}
+    assert got["planning"]["disjoint"]["overlap"] == 0
+    stamp = (tr["output"] / "eval" / "hf-step-6" / "model.safetensors").stat().st_mtime_ns
+    assert open_model(tr["output"], device="cpu").step == 6
+    assert (tr["output"] / "eval" / "hf-step-6" / "model.safetensors").stat().st_mtime_ns == stamp  # exported once
