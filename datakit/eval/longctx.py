@@ -26,9 +26,11 @@ class Passkey:
     prompt: str
 
 
-def passkey_prompts(count_tokens, lengths=DEFAULT_LENGTHS, per_length: int = 3, seed: int = 0, depths=DEPTHS) -> list[Passkey]:
+def passkey_prompts(count_tokens, lengths=DEFAULT_LENGTHS, per_length: int = 3, seed: int = 0, depths=DEPTHS,
+                    answer_tokens: int = 0) -> list[Passkey]:
     """`per_length` prompts per length (depths cycling through `depths`); count_tokens(text) -> tokens
-    the model sees for text (BOS included). Each prompt is the longest that fits the length."""
+    the model sees for text (BOS included). Each prompt is the longest that, with `answer_tokens` more
+    for the answer, fits the length."""
     rng = random.Random(f"passkey:{seed}")
     out = []
     filler_tokens = max(1, count_tokens(FILLER * 8) - count_tokens(""))  # tokens per 8 fillers, without BOS
@@ -38,11 +40,12 @@ def passkey_prompts(count_tokens, lengths=DEFAULT_LENGTHS, per_length: int = 3, 
             depth = depths[i % len(depths)]
             needle = f"The pass key is {key}. Remember it. {key} is the pass key. "
             fixed = count_tokens(INTRO + needle + QUESTION)
-            n = max(0, (length - fixed) * 8 // filler_tokens)
+            room = length - answer_tokens
+            n = max(0, (room - fixed) * 8 // filler_tokens)
             while n > 0:
                 before = int(n * depth)
                 prompt = INTRO + FILLER * before + needle + FILLER * (n - before) + QUESTION
-                if count_tokens(prompt) <= length:
+                if count_tokens(prompt) <= room:
                     break
                 n -= 1
             before = int(n * depth)

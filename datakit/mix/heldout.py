@@ -130,9 +130,12 @@ def write_heldout(output: Path, name: str, seq_len: int, seed: int, spec_raw: di
     total = sum(e.tokens_written for e in entries)
     for e in entries:
         e.weight = e.tokens_written / total
-    manifest = Manifest(name=f"{name}-heldout", seq_len=seq_len, seed=seed, spec=spec_raw, spec_sha256=spec_sha256, tokenizer=tokenizer,
+    # its own spec hash (readers such as `titan quant-report` tell "the mixture the model trained on" by it)
+    own_sha = hashlib.sha256(f"heldout:{spec_sha256}".encode()).hexdigest()
+    manifest = Manifest(name=f"{name}-heldout", seq_len=seq_len, seed=seed, spec=spec_raw, spec_sha256=own_sha, tokenizer=tokenizer,
                         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit_version,
-                        notes=[f"held-out documents of mixture {name!r}: never in its training shards (datakit.mix.heldout)"])
+                        notes=[f"held-out documents of mixture {name!r} (spec sha256 {spec_sha256}): never in its training shards "
+                               "(datakit.mix.heldout); another mixture reading the same sources may contain them"])
     write_accounting(folder, manifest, rows)
     write_manifest(folder, manifest)
     return manifest

@@ -118,8 +118,8 @@ def test_longctx_buckets_and_passkey(fx, model):
     from datakit.eval.longctx import passkey_correct, passkey_prompts
     from datakit_titan.eval.loss import position_loss
 
-    probes = passkey_prompts(model.count_tokens, (256, 512), per_length=3)
-    assert all(p.length - 40 <= model.count_tokens(p.prompt) <= p.length for p in probes)
+    probes = passkey_prompts(model.count_tokens, (256, 512), per_length=3, answer_tokens=8)
+    assert all(p.length - 48 <= model.count_tokens(p.prompt) <= p.length - 8 for p in probes)
     assert all(p.key in p.prompt for p in probes) and passkey_correct("12345", " 12345.") and not passkey_correct("12345", " 1234")
     r = position_loss(model, fx["heldout"], buckets=[(0, 128), (128, 256), (256, 1024)])
     b = r["buckets"]

@@ -23,6 +23,7 @@ from datakit.errors import UserError
 
 SUITES = ("core", "planning", "longctx")
 PLANNING_MAX_NEW_TOKENS = 384
+PASSKEY_ANSWER_TOKENS = 8  # room left after a passkey prompt for the 5-digit answer
 
 
 @dataclass
@@ -110,8 +111,8 @@ def run_longctx(model, opts: EvalOptions, heldout: Path) -> dict:
 
     edges = [0, *opts.longctx_lengths]
     out = {"position_loss": position_loss(model, heldout, buckets=list(zip(edges[:-1], edges[1:])))}
-    probes = passkey_prompts(model.count_tokens, opts.longctx_lengths, opts.passkeys_per_length)
-    answers = model.generate([p.prompt for p in probes], n=1, max_new_tokens=8, batch=2)
+    probes = passkey_prompts(model.count_tokens, opts.longctx_lengths, opts.passkeys_per_length, answer_tokens=PASSKEY_ANSWER_TOKENS)
+    answers = model.generate([p.prompt for p in probes], n=1, max_new_tokens=PASSKEY_ANSWER_TOKENS, batch=2)
     per_len: dict[str, dict] = {}
     for p, a in zip(probes, answers):
         d = per_len.setdefault(str(p.length), {"n": 0, "hits": 0, "tokens": []})
