@@ -53,7 +53,9 @@ def _pct(m: dict | None, chance: float | None = None) -> str:
     v = m.get("value", m.get("rate"))
     ci = m.get("ci95")
     near = chance is not None and ci and ci[0] <= chance <= ci[1]
-    return f"{100 * v:.1f} [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}] n={m['n']}" + (" ~chance" if near else "") if ci else f"{100 * v:.1f}"
+    below = chance is not None and ci and ci[1] < chance
+    mark = " ~chance" if near else " <chance" if below else ""
+    return f"{100 * v:.1f} [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}] n={m['n']}" + mark if ci else f"{100 * v:.1f}"
 
 
 def rows(results: list[dict]) -> tuple[list[str], list[list[str]], list[str]]:
@@ -73,19 +75,26 @@ def rows(results: list[dict]) -> tuple[list[str], list[list[str]], list[str]]:
         add(f"  {s}", [_loss(((r.get("heldout") or {}).get("sources") or {}).get(s)) for r in results])
     # benchmarks
     tasks = [t for t in CHANCE if any(t in ((r.get("benchmarks") or {}).get("tasks") or {}) for r in results)]
-    near_all = True
+    near_all, below = True, set()
     for t in tasks:
         cells = []
         for r in results:
             m = (((r.get("benchmarks") or {}).get("tasks") or {}).get(t) or {}).get("metrics", {}).get(HEADLINE[t])
             cells.append(_pct(m, CHANCE[t]))
-            if m and m.get("ci95") and not (m["ci95"][0] <= CHANCE[t] <= m["ci95"][1]):
+            if m and m.get("ci95") and m["ci95"][1] < CHANCE[t]:
+                below.add(t)
+            elif m and m.get("ci95") and not (m["ci95"][0] <= CHANCE[t] <= m["ci95"][1]):
                 near_all = False
         add(f"{t} {HEADLINE[t].split(',')[0]} % (chance {100 * CHANCE[t]:.0f})", cells)
     if tasks:
         if near_all:
-            notes.append("every benchmark's 95% interval holds its chance level: at this model size and training budget the "
-                         "benchmarks cannot tell the phases apart yet (expected for the CPU demo's tiny model)")
+            notes.append("no benchmark is above chance (every 95% interval holds or lies below its chance level): at this model "
+                         "size and training budget the benchmarks cannot tell the phases apart yet (expected for the CPU demo's tiny model)")
+        if below:
+            embedded = any((r.get("benchmarks") or {}).get("samples_embedded") for r in results)
+            notes.append(f"below chance ({', '.join(sorted(below))}): the model is drawn to the wrong answers of these items, e.g. a "
+                         "barely trained model prefers short continuations"
+                         + (" (in the embedded HellaSwag samples the correct ending is the longest of the four in all 60 items)" if embedded else ""))
         if any((r.get("benchmarks") or {}).get("samples_embedded") for r in results):
             notes.append("benchmarks ran on datakit's embedded samples (a few dozen items per task with the real schemas), "
                          "not the full test sets: pass --tasks-data <local copy> for numbers comparable to the anchors")
