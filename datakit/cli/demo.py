@@ -121,10 +121,10 @@ def export_and_generate(titan: str) -> None:
 def evaluate_phases(titan: str) -> None:
     """Both phases of the demo on small eval settings (CPU minutes), then the table across phases. The tiny
     model scores near chance on the benchmarks: the report says so; the numbers prove the plumbing."""
-    common = ["--limit", "20", "--batch", "8", "--wandb", "off"]
+    common = ["--limit", "10", "--batch", "10", "--wandb", "off"]
     subprocess.run([titan, "eval", "outputs/smoke", "--suite", "core", *common], check=True)
     subprocess.run([titan, "eval", "outputs/smoke_sft_dpo", "--suite", "core,planning,longctx", "--compare", "outputs/smoke",
-                    "--per-cell", "2", "--difficulties", "easy", "--samples", "2", "--max-new-tokens", "160",
+                    "--per-cell", "2", "--difficulties", "easy", "--samples", "2", "--max-new-tokens", "128",
                     "--longctx-lengths", "256,512,1024", *common], check=True)
     subprocess.run([titan, "eval-report", "outputs/"], check=True)
 
