@@ -86,13 +86,29 @@ def split_pools(spec, pools: dict) -> dict[str, HeldoutDocs]:
     return out
 
 
+class _Subset:
+    """The documents of a shard index (datakit.contract.reader.ShardDocs) at `idx`, renumbered 0.."""
+
+    def __init__(self, docs, idx: np.ndarray):
+        self.base, self.idx = docs, idx
+        self.has_loss = docs.has_loss
+
+    def doc(self, d: int):
+        return self.base.doc(int(self.idx[d]))
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
 def _keep(pool, keep: np.ndarray) -> None:
-    """Restrict a build pool (datakit.mix.write.Pool) to the documents where `keep` is true."""
-    pool.start, pool.end, pool.file = pool.start[keep], pool.end[keep], pool.file[keep]
-    pool.lengths = pool.end - pool.start
-    pool.ids = [x for x, k in zip(pool.ids, keep) if k]
-    pool.chars = [x for x, k in zip(pool.chars, keep) if k]
-    pool.scores = [x for x, k in zip(pool.scores, keep) if k]
+    """Restrict a build pool (datakit.mix.write.Pool) to the documents where `keep` is true: the pool reads
+    its documents by position (`pool.docs.doc(d)`, `pool.lengths[d]`, `pool.ids[d]`), all renumbered here."""
+    idx = np.flatnonzero(keep)
+    pool.docs = _Subset(pool.docs, idx)
+    pool.lengths = pool.lengths[idx]
+    pool.ids = [pool.ids[i] for i in idx]
+    pool.chars = [pool.chars[i] for i in idx]
+    pool.scores = [pool.scores[i] for i in idx]
 
 
 def write_heldout(output: Path, name: str, seq_len: int, seed: int, spec_raw: dict, spec_sha256: str, tokenizer: TokenizerInfo,
