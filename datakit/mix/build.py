@@ -27,6 +27,7 @@ from datakit.contract import (MANIFEST_NAME, Manifest, SourceEntry, TokenizerInf
 from datakit.contract.accounting import MIXTURE_STEPS
 from datakit.errors import UserError, disk_full_reason, is_disk_full
 from datakit.mix import pipeline as P
+from datakit.mix.heldout import heldout_note, record_in_accounting, split_pools, write_heldout
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
 from datakit.mix.write import Pool, available_tokens, context_for, write_source
 from datakit.spec.mixture import MixtureSpec, SourceSpec
@@ -89,7 +90,7 @@ def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float
     path = work.root / "fingerprints.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     new: dict[str, str] = {}
-    target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context"}
+    target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context", "heldout_docs"}
     for s in spec.source:
         new[f"prepare/{s.name}"] = _fp(s.model_dump(exclude=target_keys), spec.mixture.seed, round(rates[s.name], 12),
                                        input_fingerprint(spec, s))
@@ -266,6 +267,7 @@ def count_available(spec: MixtureSpec, token_size: int) -> dict[str, tuple[int, 
     """Per source: (documents, tokens one pass supplies, basis); a source with `context` counts its rows with context."""
     work = P.Work(spec.output)
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
+    split_pools(spec, pools)  # the held-out slice is not available for training
     out = {}
     for s in spec.source:
         tokens, basis = available_tokens(spec, s, pools)
@@ -329,6 +331,7 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
 
     entries, all_rows = [], []
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
+    held = split_pools(spec, pools)  # before sampling and long-context filling: held-out documents appear in neither
     for s, sp in zip(spec.source, plan.sources):
         layout = LAYOUTS.get(s.format, "docs")
         context = context_for(spec, s, pools)
@@ -358,13 +361,16 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
         name=spec.mixture.name, seq_len=spec.mixture.seq_len, seed=spec.mixture.seed, spec=spec.raw, spec_sha256=spec.sha256,
         tokenizer=TokenizerInfo(path=spec.mixture.tokenizer, sha256=tok_sha, vocab_size=vocab, token_size_bytes=token_size),
         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit.__version__,
-        build_seconds=round(time.time() - started, 1), notes=plan.notes, inputs_sha256=inputs_fingerprint(spec), decontamination=decontamination_summary(work),
+        build_seconds=round(time.time() - started, 1), notes=[*plan.notes, heldout_note(held)], inputs_sha256=inputs_fingerprint(spec), decontamination=decontamination_summary(work),
     )
     from datakit.accounting.db import write_accounting
     from datakit.accounting.report import write_report
 
     with disk_errors(spec.output):
+        write_heldout(spec.output, manifest.name, manifest.seq_len, manifest.seed, spec.raw, spec.sha256, manifest.tokenizer, held,
+                      datakit.__version__)
         write_accounting(spec.output, manifest, all_rows, work.records)
+        record_in_accounting(spec.output, held)
         write_manifest(spec.output, manifest)
         write_report(spec.output)
     return manifest

@@ -191,6 +191,10 @@ def generate(out_dir: Path, count: int, seed: int = 0, domains: list[str] | None
     """
     if count < 0:
         raise UserError(f"count must be >= 0, got {count}", field="count", fix="pass --count 1000")
+    from datakit.eval.planning import RESERVED_SEED_FLOOR
+
+    if seed >= RESERVED_SEED_FLOOR:  # the held-out planning problems of `titan eval` live there
+        raise UserError(f"seed {seed} is reserved for eval problems (>= 2**62)", field="seed", fix="use a seed below 2**62")
     names = resolve_domains(domains)
     tags = {d: parse_difficulty(difficulty, d)[0] for d in names}  # validates before anything is written
     out_dir = Path(out_dir)

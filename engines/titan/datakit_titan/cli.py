@@ -5,6 +5,7 @@
     titan run engines/titan/phases/pretrain.toml --nproc 8
     titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1   # and rank 1 on node 1
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
+    titan eval outputs/smoke --suite core,planning                    # then: titan eval-report outputs/
 """
 
 from __future__ import annotations
@@ -152,6 +153,15 @@ def run(
     else:
         p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
+    if p.eval is not None:  # [eval] in the phase file: evaluate the final checkpoint now
+        from datakit_titan.eval.run import parse_suites
+
+        parse_suites(p.eval.suite)
+        args = ["eval", str(p.phase.output), "--suite", p.eval.suite, "--phase", str(phase), "--device", device,
+                *(["--limit", str(p.eval.limit)] if p.eval.limit else []), *p.eval.args]
+        if subprocess.run([sys.executable, "-m", "datakit_titan.cli", *args]).returncode != 0:
+            raise UserError("the phase trained, but its [eval] failed (printed above)", file=phase, field="eval",
+                            fix=f"fix it and rerun `titan {' '.join(args)}`")
 
 
 @app.command()
@@ -194,6 +204,11 @@ from datakit_titan.export.cli import export, generate, quant_report  # noqa: E40
 app.command()(export)
 app.command()(generate)
 app.command("quant-report")(quant_report)
+
+from datakit_titan.eval.cli import eval_cmd, eval_report  # noqa: E402  titan eval / eval-report
+
+app.command("eval")(eval_cmd)
+app.command("eval-report")(eval_report)
 
 
 def main() -> None:
