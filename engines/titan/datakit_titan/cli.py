@@ -177,6 +177,13 @@ app.command()(export)
 app.command()(generate)
 app.command("quant-report")(quant_report)
 
+from datakit_titan.cloud.cli import down, launch, logs, status  # noqa: E402  titan launch / status / logs / down (SkyPilot)
+
+app.command()(launch)
+app.command()(status)
+app.command()(logs)
+app.command()(down)
+
 
 def main() -> None:
     try:
