@@ -109,6 +109,7 @@ def run(
     nproc: int = typer.Option(1, help="GPUs on this node; > 1 launches through torchrun (FSDP2 data parallel)"),
     steps: int = typer.Option(None, help="stop after this global step (default: the phase's token budget)"),
     wandb: str = typer.Option(None, help="offline | online | off (default: the phase's metrics.wandb, offline)"),
+    price_per_hour: float = typer.Option(None, help="dollars per GPU-hour for <run>/cost.json (default: $0 on CPU and unpriced GPUs)"),
 ):
     """Train a phase: checks the mixture (sha256), vocab, init_from and memory first, prints the
     global batch in tokens, then runs each seq-len stage with TorchTitan. Rerunning resumes from
@@ -126,6 +127,11 @@ def run(
     from datakit_titan.prefs.phase import is_prefs_phase
 
     record_phase(phase)  # <output>/phase.toml: what `titan export <output>` reads
+    if price_per_hour is not None:  # read by the training processes' cost record (datakit_titan.cost)
+        if price_per_hour < 0:
+            raise UserError(f"--price-per-hour {price_per_hour}: a price cannot be negative", field="--price-per-hour", fix="e.g. 0.89")
+        os.environ["DATAKIT_TITAN_USD_PER_GPU_HOUR"] = repr(float(price_per_hour))
+        os.environ["DATAKIT_TITAN_PRICE_SOURCE"] = "--price-per-hour"
 
     if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
         from datakit_titan.prefs.cli import run_prefs_phase
@@ -177,12 +183,10 @@ app.command()(export)
 app.command()(generate)
 app.command("quant-report")(quant_report)
 
-from datakit_titan.cloud.cli import down, launch, logs, status  # noqa: E402  titan launch / status / logs / down (SkyPilot)
+from datakit_titan.cloud import cli as cloud_cli  # noqa: E402  titan launch / status / logs / down (SkyPilot)
 
-app.command()(launch)
-app.command()(status)
-app.command()(logs)
-app.command()(down)
+for _name in ("launch", "status", "logs", "down"):
+    app.command(_name)(getattr(cloud_cli, _name))
 
 
 def main() -> None:

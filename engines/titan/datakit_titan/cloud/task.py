@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def titan_run_has_multinode() -> bool:
 def run_script(phase, opts: TaskOptions, *, prefs: bool, init_local: bool) -> str:
     p = phase.phase
     mixture, output = relative(p.mixture, phase, "phase.mixture"), relative(p.output, phase, "phase.output")
-    phase_file = shlex.quote(str(phase.path))
+    phase_file = shlex.quote(relative(os.path.relpath(phase.path), phase, "phase file (run titan launch from the checkout's root)"))
     lines = ["set -euo pipefail", "source .venv/bin/activate", "# the phase's relative paths -> the bucket mounts"]
     links = [(mixture, MIXTURE_MOUNT), (output, f"{OUTPUTS_MOUNT}/{output.removeprefix('outputs/')}")]
     if p.init_from:
