@@ -71,8 +71,15 @@ class RunCost:
             "price_source": price_source if priced else f"{price_source}: not priced, $0 (pass --price-per-hour)",
         }
         self.flops_per_token, self.peak = flops_per_token, peak_flops_per_gpu
+        self.begun = False
         self.stage_tokens, self.estimate = stage_tokens, estimate
         self.update(step=self.segment["step_end"], tokens=self.tokens_start)
+
+    def begin(self, tokens_start: int) -> None:
+        """Where this segment's tokens start: a resumed run restores n_tokens_seen from its checkpoint (which
+        may be behind the last flush of the run it resumes), known only once training has started."""
+        self.segment["tokens_start"] = int(tokens_start)
+        self.begun = True
 
     def update(self, *, step: int, tokens: int) -> dict:
         self.segment.update(wall_s=self.clock() - self.start, tokens_end=int(tokens), step_end=int(step))

@@ -53,7 +53,10 @@ class CostMetricsProcessor(MetricsProcessor):
     def log(self, step, global_avg_loss, global_max_loss, grad_norm, extra_metrics=None):
         extra = dict(extra_metrics or {})
         if self.cost is not None:
-            self.cost.update(step=step, tokens=int(extra.get("n_tokens_seen", 0)))
+            tokens = int(extra.get("n_tokens_seen", 0))
+            if not self.cost.begun:  # first log of this process: tokens since the (restored) start are still counted here
+                self.cost.begin(tokens - self.ntokens_since_last_log * self.parallel_dims.world_size)
+            self.cost.update(step=step, tokens=tokens)
             self.cost.write()
             extra.update(self.cost.metrics())
         super().log(step, global_avg_loss, global_max_loss, grad_norm, extra_metrics=extra)
