@@ -1,0 +1,67 @@
+"""The spend datakit itself records: synth ledgers and GPU run cost files."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from datakit.errors import UserError
+
+RUN_COST_SCHEMA = "datakit.run_cost/1"  # engines/titan/datakit_titan/cost.py writes it
+SKIP_DIRS = {".venv", ".venv-sky", ".git", "node_modules", "tokens"}
+
+
+def _walk(root: Path, filename: str):
+    if root.is_file():
+        if root.name == filename:
+            yield root
+        return
+    for path in root.rglob(filename):
+        if not SKIP_DIRS & set(path.relative_to(root).parts[:-1]):
+            yield path
+
+
+def synth_rows(roots: list[Path]) -> list[dict]:
+    """One row per synth output folder with a budget ledger: spent, reserved, budget, and the records' cost
+    by provider/model (what the kept records cost; rejects are in `spent_usd` only)."""
+    from datakit.synth.ledger import LEDGER_FILE, Ledger
+    from datakit.synth.store import OutputFolder
+
+    rows = []
+    for root in roots:
+        for path in sorted(_walk(root, LEDGER_FILE)):
+            t = Ledger(path.parent, None).totals()
+            by_model: dict[str, float] = defaultdict(float)
+            n_records = 0
+            for r in OutputFolder(path.parent).records():
+                meta = r.get("meta", {})
+                by_model[f"{meta.get('provider', '?')}/{meta.get('model', '?')}"] += float(meta.get("cost_usd", 0) or 0)
+                n_records += 1
+            rows.append({
+                "kind": "synth", "folder": str(path.parent), "models": dict(by_model), "n_records": n_records,
+                "spent_usd": t.spent_usd, "reserved_usd": t.reserved_usd, "budget_usd": t.budget_usd,
+                "n_calls": t.n_calls_settled + t.n_calls_orphaned,
+            })
+    return rows
+
+
+def gpu_rows(roots: list[Path]) -> list[dict]:
+    """One row per training run folder with a cost.json (each seq-len stage is its own run)."""
+    rows = []
+    for root in roots:
+        for path in sorted(_walk(root, "cost.json")):
+            try:
+                rec = json.loads(path.read_text())
+            except ValueError as e:
+                raise UserError(f"not valid JSON: {e}", file=str(path), fix="a run's cost.json is rewritten at its next log step; delete it if the run is gone") from e
+            if rec.get("schema") != RUN_COST_SCHEMA:
+                continue
+            rows.append({
+                "kind": "gpu", "folder": str(path.parent), "phase": rec["phase"], "stage": rec.get("stage", 1), "gpu": rec["gpu"],
+                "n_gpus": rec["n_gpus"], "wall_hours": rec["wall_hours"], "gpu_hours": rec["gpu_hours"], "usd": rec["usd"],
+                "usd_per_gpu_hour": rec["usd_per_gpu_hour"], "price_source": rec.get("price_source", ""), "tokens": rec["tokens"],
+                "usd_per_billion_tokens": rec.get("usd_per_billion_tokens"), "segments": len(rec.get("segments", [])),
+                "projected_usd": (rec.get("projected") or {}).get("usd"),
+            })
+    return rows
