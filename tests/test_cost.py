@@ -123,3 +123,14 @@ def test_skypilots_cost_report_is_read_from_its_environment(project, monkeypatch
 def test_datakit_cost_does_not_import_torch():
     code = "import sys, datakit.cost.report, datakit.cost.runs, datakit.cost.azure, datakit.cli.cost; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_procedural_records_without_a_ledger_are_listed_at_zero(tmp_path):
+    from datakit.synth.procedural import generate
+
+    generate(tmp_path / "data" / "synth" / "procedural", count=5, seed=1, progress=False)
+    rep = json.loads(datakit("--json", cwd=tmp_path).stdout)
+    (s,) = rep["synth"]
+    assert s["folder"].endswith("procedural") and s["spent_usd"] == 0 and s["budget_usd"] is None
+    assert s["n_records"] == 5 and s["models"] == {"procedural": 0}
+    assert "0 billed calls, 5 records (procedural $0.00)" in datakit(cwd=tmp_path).stdout

@@ -99,6 +99,10 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         export_and_generate(titan)
     else:
         typer.echo("skipped (--no-train)")
+    _step("cost: datakit cost data outputs")
+    from datakit.cost.report import cost_report, format_report
+
+    typer.echo(format_report(cost_report([p for p in (Path("data"), Path("outputs")) if p.exists()])))
     typer.secho("\ndemo done.", bold=True)
 
 

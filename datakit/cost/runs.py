@@ -22,27 +22,43 @@ def _walk(root: Path, filename: str):
             yield path
 
 
+def _records_cost(folder: Path) -> tuple[dict[str, float], int]:
+    """What a synth folder's kept records cost, by provider/model (records' meta.cost_usd), and how many."""
+    from datakit.synth.store import OutputFolder
+
+    by_model: dict[str, float] = defaultdict(float)
+    n = 0
+    for r in OutputFolder(folder).records():
+        meta = r.get("meta", {})
+        provider, model = meta.get("provider") or "?", meta.get("model")
+        by_model[f"{provider}/{model}" if model else provider] += float(meta.get("cost_usd", 0) or 0)
+        n += 1
+    return dict(by_model), n
+
+
 def synth_rows(roots: list[Path]) -> list[dict]:
     """One row per synth output folder with a budget ledger: spent, reserved, budget, and the records' cost
     by provider/model (what the kept records cost; rejects are in `spent_usd` only)."""
     from datakit.synth.ledger import LEDGER_FILE, Ledger
-    from datakit.synth.store import OutputFolder
 
-    rows = []
+    rows, seen = [], set()
     for root in roots:
         for path in sorted(_walk(root, LEDGER_FILE)):
+            seen.add(path.parent)
             t = Ledger(path.parent, None).totals()
-            by_model: dict[str, float] = defaultdict(float)
-            n_records = 0
-            for r in OutputFolder(path.parent).records():
-                meta = r.get("meta", {})
-                by_model[f"{meta.get('provider', '?')}/{meta.get('model', '?')}"] += float(meta.get("cost_usd", 0) or 0)
-                n_records += 1
+            by_model, n_records = _records_cost(path.parent)
             rows.append({
-                "kind": "synth", "folder": str(path.parent), "models": dict(by_model), "n_records": n_records,
+                "kind": "synth", "folder": str(path.parent), "models": by_model, "n_records": n_records,
                 "spent_usd": t.spent_usd, "reserved_usd": t.reserved_usd, "budget_usd": t.budget_usd,
                 "n_calls": t.n_calls_settled + t.n_calls_orphaned,
             })
+    for root in roots:  # folders of records made without paid calls (procedural): $0, listed all the same
+        for d in sorted(p for p in ([root] if root.is_file() else root.rglob("records")) if p.is_dir() and any(p.glob("*.jsonl"))):
+            if d.parent in seen or SKIP_DIRS & set(d.parts):
+                continue
+            by_model, n_records = _records_cost(d.parent)
+            rows.append({"kind": "synth", "folder": str(d.parent), "models": by_model, "n_records": n_records,
+                         "spent_usd": 0.0, "reserved_usd": 0.0, "budget_usd": None, "n_calls": 0})
     return rows
 
 
