@@ -36,10 +36,10 @@ def gguf_files(folder: str | Path) -> dict[str, Path]:
     """quant name -> model-<quant>.gguf in an export folder, most precise first."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError("export folder does not exist", file=folder, fix="export first: titan export <run> --to gguf --out <folder>")
+        raise UserError("export folder does not exist", file=folder, fix="export first: `titan export <run> --to gguf --out <folder>`")
     found = {m.group(1): p for p in folder.glob("*.gguf") if (m := re.fullmatch(r".*?-([a-z0-9_]+)\.gguf", p.name))}
     if not found:
-        raise UserError("no model-<quant>.gguf files", file=folder, fix="export with: titan export <run> --to gguf --quant f16,q8_0,q4_k_m")
+        raise UserError("no model-<quant>.gguf files", file=folder, fix="export with `titan export <run> --to gguf --quant f16,q8_0,q4_k_m`")
     return dict(sorted(found.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER else len(_ORDER)))
 
 
