@@ -133,4 +133,4 @@ def test_procedural_records_without_a_ledger_are_listed_at_zero(tmp_path):
     (s,) = rep["synth"]
     assert s["folder"].endswith("procedural") and s["spent_usd"] == 0 and s["budget_usd"] is None
     assert s["n_records"] == 5 and s["models"] == {"procedural": 0}
-    assert "0 billed calls, 5 records (procedural $0.00)" in datakit(cwd=tmp_path).stdout
+    assert "no paid calls, 5 records (procedural $0.00)" in datakit(cwd=tmp_path).stdout

@@ -51,11 +51,14 @@ def _usd(x: float | None) -> str:
 
 
 def format_report(r: dict) -> str:
-    lines = [f"datakit cost over {', '.join(r['roots'])}", "", "synthetic data (budget ledgers)"]
+    lines = [f"datakit cost over {', '.join(r['roots'])}", "", "synthetic data (budget ledgers; procedural folders cost nothing)"]
     if not r["synth"]:
         lines.append("  none found (a synth run keeps <out>/ledger.sqlite)")
     for s in r["synth"]:
         models = ", ".join(f"{m} {_usd(c)}" for m, c in s["models"].items()) or "no records"
+        if s["budget_usd"] is None and not s["n_calls"]:
+            lines.append(f"  {s['folder']:<40} no paid calls, {s['n_records']:,} records ({models})")
+            continue
         lines.append(f"  {s['folder']:<40} spent {_usd(s['spent_usd']):>10} of {_usd(s['budget_usd'])} budget, reserved {_usd(s['reserved_usd'])}, "
                      f"{s['n_calls']:,} billed calls, {s['n_records']:,} records ({models})")
     lines += ["", "GPU runs (cost.json per run folder)"]

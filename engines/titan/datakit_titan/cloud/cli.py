@@ -43,8 +43,9 @@ def launch(
 
 def status():
     """Managed jobs and clusters: `sky jobs queue` and `sky status`."""
-    rc = sky.sky_cli(["jobs", "queue"]) or sky.sky_cli(["status"])
-    raise typer.Exit(rc)
+    rc_jobs = sky.sky_cli(["jobs", "queue"])
+    rc_clusters = sky.sky_cli(["status"])
+    raise typer.Exit(rc_jobs or rc_clusters)
 
 
 def logs(
