@@ -43,6 +43,8 @@ def planning(
     model: str = typer.Option(None, help="litellm model string overriding the profile's, e.g. gemini/gemini-3.1-pro-preview"),
     spec: Path = typer.Option(Path("synth/planning.toml"), help="domains, seed tasks, prompt and provider profiles"),
     concurrency: int = typer.Option(None, help="requests in flight (default: planning.concurrency in the spec)"),
+    workers: int = typer.Option(1, help="processes making the calls, sharing budget and quota (litellm costs ~10 ms CPU "
+                                "per request: use about one per free core above ~50 requests/s)"),
     max_tokens: int = typer.Option(None, help="output cap per call, reserved as worst case (default: planning.max_tokens)"),
     timeout: float = typer.Option(None, help="seconds per request before it is abandoned (and charged at worst case)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print what the budget buys per provider; make no request"),
@@ -70,6 +72,7 @@ def planning(
         s = lib.run_planning(
             out, provider=provider, budget_usd=budget, count=count, seed=seed, spec_path=spec, model=model,
             concurrency=concurrency, max_tokens=max_tokens, timeout_s=timeout, batch=batch, progress=not quiet,
+            workers=workers,
         )
     except KeyboardInterrupt:
         typer.echo("interrupted: calls in flight were charged at their worst case; rerun the same command to resume "

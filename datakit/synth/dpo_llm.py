@@ -171,7 +171,8 @@ def make_dpo_llm(from_dir: str | Path, out_dir: str | Path, *, provider: str, bu
         caller = LLMCaller(model, price, ledger, api_key=creds.api_key, api_base=creds.api_base,
                            api_version=creds.api_version, timeout_s=settings.timeout_s, max_attempts=settings.max_attempts,
                            backoff_base_s=settings.backoff_base_s, backoff_max_s=settings.backoff_max_s,
-                           breaker=CircuitBreaker(), extra=extra, seed=seed)
+                           breaker=CircuitBreaker(), extra=extra, seed=seed,
+                           quota=pspec.profile(provider).quota(folder.out, model))
         spent_before = ledger.totals().spent_usd
         kept, rejected, failed = Counter(), Counter(), Counter()
         verified = [0]

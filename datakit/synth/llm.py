@@ -34,6 +34,9 @@ Rules, all in this file:
 - A 200 answer is settled at its real usage even if the output is later rejected; without usage it is
   charged at worst case.
 - The API key is passed per call, never stored by litellm globals, and scrubbed from error text.
+- The first request of a caller goes out alone (a probe); the others wait for its answer. A refusal
+  (400/401/403/404) closes the caller: every waiting or later call raises the same ProviderRefused
+  without sending anything, so a wrong key costs one request, not one per worker.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from dataclasses import dataclass
 from datakit.errors import UserError
 from datakit.synth.ledger import BudgetExhausted, Ledger
 from datakit.synth.prices import Price, import_litellm
+from datakit.synth.quota import Quota
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 TIMEOUT_STATUS = 408
@@ -144,8 +148,8 @@ def _status_code(exc: BaseException) -> int | None:
     return None
 
 
-def _retry_after_s(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`, seconds or HTTP date)."""
+def _error_headers(exc: BaseException) -> dict:
+    """The HTTP headers of a failed request, lower-cased (litellm keeps them on the exception)."""
     headers: dict = {}
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "headers", None) is not None:
@@ -153,6 +157,12 @@ def _retry_after_s(exc: BaseException) -> float | None:
     extra = getattr(exc, "litellm_response_headers", None)
     if extra:
         headers.update({k.lower(): v for k, v in dict(extra).items()})
+    return headers
+
+
+def _retry_after_s(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (`retry-after-ms` or `Retry-After`, seconds or HTTP date)."""
+    headers = _error_headers(exc)
     if "retry-after-ms" in headers:
         try:
             return float(headers["retry-after-ms"]) / 1000
@@ -168,6 +178,57 @@ def _retry_after_s(exc: BaseException) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+class ProbeGate:
+    """The first request goes out alone; the rest wait for its answer. A refusal is kept and re-raised.
+
+    Closed until the first attempt is answered (any answer but a refusal opens it). An attempt that never
+    reached the provider (budget, cancel) lets the next waiter probe instead. Usable from threads and
+    asyncio (the async wait polls, and only while the first request is in flight).
+    """
+
+    def __init__(self, open_: bool = False):
+        self._cond = threading.Condition()
+        self._probing = False
+        self._open = open_
+        self.refused: ProviderRefused | None = None
+
+    def _raise_if_refused(self) -> None:
+        if self.refused is not None:
+            raise ProviderRefused(self.refused.what, field=self.refused.field, fix=self.refused.fix)
+
+    def try_enter(self) -> bool:
+        """True if an attempt may go out now: the gate is open, or this attempt becomes the probe."""
+        with self._cond:
+            self._raise_if_refused()
+            if self._open:
+                return True
+            if not self._probing:
+                self._probing = True
+                return True
+            return False
+
+    def done(self, refused: ProviderRefused | None, *, answered: bool = True) -> None:
+        """After an attempt: keep a refusal; open the gate if the provider answered otherwise."""
+        with self._cond:
+            if refused is not None and self.refused is None:
+                self.refused = refused
+            if self._probing and not self._open:
+                self._probing = False
+                self._open = answered and refused is None
+            self._cond.notify_all()
+
+    def wait_blocking(self) -> None:
+        while not self.try_enter():
+            with self._cond:
+                self._cond.wait(0.05)
+
+    async def wait(self) -> None:
+        delay = 0.002
+        while not self.try_enter():
+            await asyncio.sleep(delay)
+            delay = min(0.05, delay * 2)
+
+
 class LLMCaller:
     """Budgeted, retried, circuit-broken litellm chat calls for one model.
 
@@ -180,6 +241,8 @@ class LLMCaller:
     backoff_base_s/backoff_max_s: exponential backoff (base x 2^k, jittered to 50-100 %, capped).
     breaker: shared circuit breaker (one per run).
     extra: more litellm keyword arguments (temperature, reasoning_effort, ...).
+    quota: the provider's RPM/TPM schedule (datakit.synth.quota); None: only concurrency limits requests.
+    probe: send the first request alone (False where someone else already probed: worker processes).
     """
 
     def __init__(
@@ -198,6 +261,8 @@ class LLMCaller:
         breaker: CircuitBreaker | None = None,
         extra: dict | None = None,
         seed: int | None = None,
+        quota: Quota | None = None,
+        probe: bool = True,
     ):
         self.model = model
         self.price = price
@@ -211,8 +276,10 @@ class LLMCaller:
         self.backoff_max_s = backoff_max_s
         self.breaker = breaker or CircuitBreaker()
         self.extra = dict(extra or {})
+        self.quota = quota
         self._rng = random.Random(seed)
         self.litellm = import_litellm()
+        self.gate = ProbeGate(open_=not probe)
 
     def __repr__(self) -> str:  # never show the key
         return f"LLMCaller(model={self.model!r}, api_base={self.api_base!r})"
@@ -234,6 +301,9 @@ class LLMCaller:
             timeout=self.timeout_s,
             num_retries=0,  # retries are ours: each attempt must be reserved and settled
             max_retries=0,  # and the OpenAI SDK must not retry behind our back
+            # our price, so that litellm's own per-call cost calculation skips its model-map lookups
+            input_cost_per_token=self.price.in_usd_per_mtok / 1e6,
+            output_cost_per_token=self.price.out_usd_per_mtok / 1e6,
             **self.extra,
         )
         if self._api_key:
@@ -245,7 +315,7 @@ class LLMCaller:
         return kw
 
     # -- the shared steps of one attempt ------------------------------------------------------------
-    def _settle_response(self, rid: int, response, reserved_usd: float, label: str) -> CallResult:
+    def _settle_response(self, rid: int, response, reserved_usd: float, label: str, n_booked: int = 0) -> CallResult:
         choice = response.choices[0]
         usage = getattr(response, "usage", None)
         n_in = int(getattr(usage, "prompt_tokens", 0) or 0) if usage else 0
@@ -258,13 +328,18 @@ class LLMCaller:
         cost = reserved_usd if usage_missing else self.price.cost_usd(n_in, n_out)
         self.ledger.settle(rid, cost, n_prompt_tokens=n_in, n_completion_tokens=n_out, note=label + (" usage missing: worst case" if usage_missing else ""))
         self.breaker.record(True)
+        if self.quota is not None:
+            hidden = getattr(response, "_hidden_params", None) or {}
+            self.quota.observe(hidden.get("additional_headers") or {}, n_booked)
+            if not usage_missing:
+                self.quota.correct(n_booked, n_in + n_out)
         text = choice.message.content or ""
         return CallResult(text, choice.finish_reason, n_in, n_out, n_reasoning, cost, 0, usage_missing)
 
     def _after_error(self, rid: int, exc: BaseException, reserved_usd: float, attempt: int) -> tuple[float, float, str, int | None]:
         """Book a failed attempt; returns (charged_usd, wait_s before the next attempt, reason, status)."""
         status = _status_code(exc)
-        message = self.redact(f"{type(exc).__name__}: {exc}")[:300]
+        message = " ".join(self.redact(f"{type(exc).__name__}: {exc}").split())[:300]  # one line
         if status == TIMEOUT_STATUS:
             self.ledger.settle(rid, reserved_usd, note="timeout: may have been billed, charged at worst case")
             charged = reserved_usd
@@ -288,7 +363,36 @@ class LLMCaller:
         retry_after = _retry_after_s(exc)
         if retry_after is not None:
             wait = max(wait, retry_after)
+        if self.quota is not None and status == 429:  # everyone waits, not only this request
+            self.quota.observe(_error_headers(exc), 0)
+            self.quota.pause(wait)
         return charged, wait, message, status
+
+    # -- the probe gate -------------------------------------------------------------------------------
+    @property
+    def refused(self) -> ProviderRefused | None:
+        return self.gate.refused
+
+    def _probe_done(self, refused: ProviderRefused | None, *, answered: bool = True) -> None:
+        self.gate.done(refused, answered=answered)
+
+    def _wait_probe(self) -> None:
+        self.gate.wait_blocking()
+
+    async def _await_probe(self) -> None:
+        await self.gate.wait()
+
+    def _attempt_failed(self, rid: int, exc: BaseException, reserved_usd: float, attempt: int) -> tuple[float, float, str, int | None]:
+        try:
+            out = self._after_error(rid, exc, reserved_usd, attempt)
+        except ProviderRefused as refused:
+            self._probe_done(refused)
+            raise
+        except BaseException:
+            self._probe_done(None)
+            raise
+        self._probe_done(None)
+        return out
 
     # -- asyncio ------------------------------------------------------------------------------------
     async def acall(self, messages: list[dict], *, max_tokens: int, label: str = "") -> CallResult:
@@ -296,21 +400,31 @@ class LLMCaller:
         worst = self.worst_case_usd(messages, max_tokens)
         charged_total = 0.0
         reason, status = "", None
+        n_booked = self.quota.tokens_for(messages, max_tokens) if self.quota is not None else 0
         for attempt in range(1, self.max_attempts + 1):
-            self.breaker.check()
-            rid = self.ledger.reserve(worst, label=label)
+            await self._await_probe()
+            try:
+                if self.quota is not None:
+                    await self.quota.acquire(n_booked)
+                self.breaker.check()
+                rid = self.ledger.reserve(worst, label=label)
+            except BaseException:
+                self._probe_done(None, answered=False)
+                raise
             try:
                 response = await self.litellm.acompletion(**self._kwargs(messages, max_tokens))
             except asyncio.CancelledError:
                 self.ledger.settle(rid, worst, note="cancelled in flight: charged at worst case")
+                self._probe_done(None, answered=False)
                 raise
             except Exception as exc:  # noqa: BLE001 - classified on status code below
-                charged, wait, reason, status = self._after_error(rid, exc, worst, attempt)
+                charged, wait, reason, status = self._attempt_failed(rid, exc, worst, attempt)
                 charged_total += charged
                 if attempt < self.max_attempts:
                     await asyncio.sleep(wait)
                 continue
-            result = self._settle_response(rid, response, worst, label)
+            self._probe_done(None)
+            result = self._settle_response(rid, response, worst, label, n_booked)
             result.cost_usd += charged_total
             result.attempts = attempt
             return result
@@ -322,21 +436,31 @@ class LLMCaller:
         worst = self.worst_case_usd(messages, max_tokens)
         charged_total = 0.0
         reason, status = "", None
+        n_booked = self.quota.tokens_for(messages, max_tokens) if self.quota is not None else 0
         for attempt in range(1, self.max_attempts + 1):
-            self.breaker.check()
-            rid = self.ledger.reserve(worst, label=label)
+            self._wait_probe()
+            try:
+                if self.quota is not None:
+                    self.quota.acquire_blocking(n_booked)
+                self.breaker.check()
+                rid = self.ledger.reserve(worst, label=label)
+            except BaseException:
+                self._probe_done(None, answered=False)
+                raise
             try:
                 response = self.litellm.completion(**self._kwargs(messages, max_tokens))
             except Exception as exc:  # noqa: BLE001
-                charged, wait, reason, status = self._after_error(rid, exc, worst, attempt)
+                charged, wait, reason, status = self._attempt_failed(rid, exc, worst, attempt)
                 charged_total += charged
                 if attempt < self.max_attempts:
                     time.sleep(wait)
                 continue
             except BaseException:
                 self.ledger.settle(rid, worst, note="interrupted in flight: charged at worst case")
+                self._probe_done(None, answered=False)
                 raise
-            result = self._settle_response(rid, response, worst, label)
+            self._probe_done(None)
+            result = self._settle_response(rid, response, worst, label, n_booked)
             result.cost_usd += charged_total
             result.attempts = attempt
             return result

@@ -59,6 +59,7 @@ def run_planning(
     timeout_s: float | None = None,
     batch: bool = False,
     progress: bool = True,
+    workers: int = 1,
 ) -> dict:
     """Generate until `count` accepted records are in `out` or the budget is spent; returns a summary.
 
@@ -66,6 +67,8 @@ def run_planning(
     budget_usd: the most the folder may ever spend (settled + in flight), in US dollars.
     count: accepted records wanted in the folder (records of earlier runs count).
     seed: selects the sequence of diversity combinations; index i of seed s is always the same example.
+    workers: processes making the calls (datakit.synth.workers); > 1 when litellm's CPU per request
+        caps the rate of one process. Budget and quota are shared; records are written by this process.
     """
     spec = load_planning_spec(spec_path)
     profile = spec.profile(provider)
@@ -80,6 +83,8 @@ def run_planning(
         raise UserError("a budget in US dollars is required for paid providers", field="--budget", fix="pass --budget 20 (dollars)")
     if count <= 0:
         raise UserError("count must be > 0", field="--count", fix="pass --count 1000")
+    if workers < 1:
+        raise UserError("workers must be >= 1", field="--workers", fix="pass --workers 1 (one process) or more")
     settings = spec.planning
     max_tokens = max_tokens or spec.max_tokens_for(provider)
     concurrency = concurrency or settings.concurrency
@@ -112,6 +117,7 @@ def run_planning(
             breaker=CircuitBreaker(),
             extra=extra,
             seed=seed,
+            quota=profile.quota(folder.out, model),
         )
         spent_before = ledger.totals().spent_usd
         run = _Run(spec, caller, dedup, records, rejects, done_ids, provider, run_id, seed, max_tokens)
@@ -121,7 +127,7 @@ def run_planning(
                 runner = BatchRunner(run, caller, folder.out / "batches", settings.batch_size, settings.batch_poll_s)
                 stopped = asyncio.run(_batch_loop(runner, count, n_accepted_before, progress))
             else:
-                stopped = asyncio.run(run.loop(count, n_accepted_before, concurrency, budget_usd, progress))
+                stopped = asyncio.run(_online_loop(run, count, n_accepted_before, concurrency, budget_usd, progress, workers))
         finally:
             records.close()
             rejects.close()
@@ -145,6 +151,20 @@ def run_planning(
         }
     finally:
         folder.unlock()
+
+
+async def _online_loop(run: "_Run", count: int, n_before: int, concurrency: int, budget_usd: float, progress: bool, workers: int) -> str:
+    if workers <= 1:
+        return await run.loop(count, n_before, concurrency, budget_usd, progress)
+    from datakit.synth.workers import CallerPool
+
+    pool = CallerPool(run.caller, workers)
+    run.caller = pool
+    try:
+        await pool.start()
+        return await run.loop(count, n_before, concurrency, budget_usd, progress)
+    finally:
+        await pool.close()
 
 
 async def _batch_loop(runner: BatchRunner, count: int, n_before: int, progress: bool) -> str:
@@ -179,6 +199,8 @@ class _Run:
             return "budget", combo, e
         except CallFailed as e:
             return "failed", combo, e
+        except UserError as e:  # ProviderRefused / CircuitOpen: the run stops (raised once, by the loop)
+            return "fatal", combo, e
         return "answer", combo, result
 
     def _meta(self, combo: Combo, result: CallResult) -> dict:
@@ -253,9 +275,12 @@ class _Run:
                     break
                 finished, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 progressed = False
+                outcomes = [task.result() for task in finished]  # _one returns every outcome, never raises
+                fatal = next((payload for kind, _, payload in outcomes if kind == "fatal"), None)
                 disk_full: DiskFull | None = None
-                for task in finished:
-                    kind, combo, payload = task.result()  # ProviderRefused / CircuitOpen propagate and stop the run
+                for kind, combo, payload in outcomes:
+                    if kind == "fatal":
+                        continue
                     if kind == "budget":
                         retry.append(combo)
                     elif kind == "failed":
@@ -270,7 +295,9 @@ class _Run:
                             disk_full = e if disk_full is None or not e.written else disk_full  # an unwritten one wins
                 if disk_full is not None:
                     raise disk_full
-                if any(t.result()[0] == "budget" for t in finished):
+                if fatal is not None:  # after the paid answers of this round are written
+                    raise fatal  # in-flight calls are cancelled (and charged at worst case) below
+                if any(kind == "budget" for kind, _, _ in outcomes):
                     if not in_flight:
                         stopped = "budget reached"
                         break

@@ -6,11 +6,13 @@ import dataclasses
 import os
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from datakit.errors import UserError
 from datakit.synth.prices import Price, resolve_price
+from datakit.synth.quota import Quota
 
 DEFAULT_SPEC = Path("synth/planning.toml")
 
@@ -73,6 +75,11 @@ class ProviderProfile(_Strict):
     api_key_optional: bool = False
     batch: bool = False
     extra: dict = Field(default_factory=dict)  # more litellm kwargs
+    # The deployment's quota (datakit/synth/quota.py). None: not paced; 429 Retry-After and
+    # x-ratelimit-* headers are honoured either way, by every worker of the run.
+    rpm: float | None = Field(None, gt=0)  # requests per minute
+    tpm: float | None = Field(None, gt=0)  # tokens per minute
+    tpm_counts: Literal["max_tokens", "usage"] | None = None  # what TPM counts; default by provider
 
     @model_validator(mode="after")
     def _model(self) -> "ProviderProfile":
@@ -82,6 +89,10 @@ class ProviderProfile(_Strict):
 
     def litellm_model(self) -> str:
         return self.model or f"azure/{self.deployment}"
+
+    def quota(self, folder: str | Path, model: str | None = None) -> Quota:
+        """This profile's RPM/TPM schedule in `folder`, shared by every worker process of the run."""
+        return Quota(folder, model or self.litellm_model(), rpm=self.rpm, tpm=self.tpm, tpm_counts=self.tpm_counts)
 
 
 class PlanningSpec(_Strict):

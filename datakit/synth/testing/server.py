@@ -15,8 +15,14 @@ client has already given up), never for 429/5xx. This is what the budget tests c
 faults: probability of each injected fault per request, drawn from a seeded RNG:
   "429" (with `Retry-After: <retry_after_s>`), "500", "503", "slow" (sleeps `slow_s`, then bills and answers),
   "length" (finish_reason "length", completion = max_tokens), "malformed" (no <answer> tag),
-  "duplicate" (always the same problem text, for near-duplicate checks), "401" (bad key; for error tests).
+  "duplicate" (always the same problem text, for near-duplicate checks), "401" (bad key), "403" (no permission).
 The answer text is derived from a hash of the prompt, so different prompts give different problems.
+
+Quota (rpm / tpm, like an Azure OpenAI deployment): token buckets that hold `window_s` seconds of the
+per-minute limits and refill continuously. A request that does not fit gets 429 with `Retry-After`
+(whole seconds) and `retry-after-ms`; every answer carries `x-ratelimit-limit|remaining|reset-requests`
+and `-tokens`. tpm_counts "max_tokens" counts prompt + max_tokens when the request arrives (Azure,
+OpenAI); "usage" counts the prompt at arrival and the completion when it is produced.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import asyncio
 import hashlib
 import json
 import random
+import sys
 import threading
 import time
 
@@ -65,12 +72,21 @@ class FakeLLMServer:
         retry_after_s: float = 0.05,
         slow_s: float = 3.0,
         api_key: str | None = None,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        tpm_counts: str = "max_tokens",
+        window_s: float = 10.0,
     ):
         self.latency_s = latency_s
         self.faults = dict(faults or {})
         self.retry_after_s = retry_after_s
         self.slow_s = slow_s
         self.api_key = api_key  # when set, requests with another key get 401
+        self.rpm, self.tpm, self.tpm_counts, self.window_s = rpm, tpm, tpm_counts, window_s
+        self._buckets = {"requests": (rpm or 0) * window_s / 60, "tokens": (tpm or 0) * window_s / 60}
+        self._buckets_t = time.monotonic()
+        self.answer_times: list[float] = []  # time.time() of every 200 answer (throughput under a quota)
+        self.counted_tokens = 0  # tokens the quota counted for answered requests (tpm_counts decides which)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests = 0
@@ -107,6 +123,49 @@ class FakeLLMServer:
                     return name
         return None
 
+    # -- quota ------------------------------------------------------------------------------------
+    def _limits(self) -> dict[str, float | None]:
+        return {"requests": self.rpm, "tokens": self.tpm}
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        dt, self._buckets_t = now - self._buckets_t, now
+        for kind, limit in self._limits().items():
+            if limit:
+                self._buckets[kind] = min(limit * self.window_s / 60, self._buckets[kind] + dt * limit / 60)
+
+    def _take_quota(self, n_tokens: int) -> float:
+        """Book one request and n_tokens; 0.0 if it fits, else the seconds until it would fit (nothing booked)."""
+        with self._lock:
+            self._refill()
+            need = {"requests": 1, "tokens": n_tokens}
+            waits = [(need[k] - self._buckets[k]) * 60 / limit for k, limit in self._limits().items() if limit and self._buckets[k] < need[k]]
+            if waits:
+                return max(waits)
+            for kind, limit in self._limits().items():
+                if limit:
+                    self._buckets[kind] -= need[kind]
+            return 0.0
+
+    def _use_tokens(self, n_tokens: int) -> None:
+        with self._lock:
+            if self.tpm:
+                self._refill()
+                self._buckets["tokens"] -= n_tokens
+
+    def _quota_headers(self) -> dict[str, str]:
+        headers = {}
+        with self._lock:
+            self._refill()
+            for kind, limit in self._limits().items():
+                if limit:
+                    level = self._buckets[kind]
+                    cap = limit * self.window_s / 60
+                    headers[f"x-ratelimit-limit-{kind}"] = f"{limit:g}"
+                    headers[f"x-ratelimit-remaining-{kind}"] = str(max(0, int(level)))
+                    headers[f"x-ratelimit-reset-{kind}"] = f"{max(0.0, cap - level) * 60 / limit:.3f}s"
+        return headers
+
     def _count(self, status: int) -> None:
         with self._lock:
             self.status_counts[status] = self.status_counts.get(status, 0) + 1
@@ -124,20 +183,38 @@ class FakeLLMServer:
             if given != self.api_key:
                 self._count(401)
                 return web.json_response({"error": {"message": "invalid api key", "code": "401"}}, status=401)
+        if self.rpm or self.tpm:
+            messages = body.get("messages", [])
+            n_prompt = sum(count_tokens(str(m.get("content", ""))) + 4 for m in messages)
+            n_max = int(body.get("max_completion_tokens") or body.get("max_tokens") or 1024)
+            wait_s = self._take_quota(n_prompt + n_max if self.tpm_counts == "max_tokens" else n_prompt)
+            if wait_s > 0:
+                self._count(429)
+                headers = {"Retry-After": str(max(1, int(wait_s + 0.999))), "retry-after-ms": str(int(wait_s * 1000) + 1), **self._quota_headers()}
+                return web.json_response({"error": {"message": "Requests to this deployment have exceeded the rate limit", "code": "429"}},
+                                         status=429, headers=headers)
         fault = self._draw_fault()
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        if fault in ("429", "500", "503", "401"):
+        if fault in ("429", "500", "503", "401", "403"):
             status = int(fault)
             self._count(status)
             headers = {"Retry-After": f"{self.retry_after_s:g}"} if status == 429 else {}
             return web.json_response({"error": {"message": f"injected {status}", "code": str(status)}}, status=status, headers=headers)
 
         completion = self._complete(body, fault)
+        usage = completion["usage"]
+        if self.tpm_counts == "usage":
+            self._use_tokens(usage["completion_tokens"])
+        with self._lock:
+            self.counted_tokens += usage["total_tokens"] if self.tpm_counts == "usage" else (
+                usage["prompt_tokens"] + int(body.get("max_completion_tokens") or body.get("max_tokens") or 1024))
         if fault == "slow":
             await asyncio.sleep(self.slow_s)
         self._count(200)
-        return web.json_response(completion)
+        with self._lock:
+            self.answer_times.append(time.time())
+        return web.json_response(completion, headers=self._quota_headers())
 
     def _complete(self, body: dict, fault: str | None) -> dict:
         """A chat.completion for `body`, billed now."""
@@ -266,10 +343,23 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rpm", type=float, default=None, help="requests per minute quota (429 beyond it)")
+    parser.add_argument("--tpm", type=float, default=None, help="tokens per minute quota")
+    parser.add_argument("--tpm-counts", choices=["max_tokens", "usage"], default="max_tokens")
+    parser.add_argument("--commands", action="store_true",
+                        help="read commands on stdin: 'stats' prints the counts as JSON, 'reset' clears them; EOF stops")
     args = parser.parse_args()
-    with FakeLLMServer(latency_s=args.latency) as server:
+    with FakeLLMServer(latency_s=args.latency, rpm=args.rpm, tpm=args.tpm, tpm_counts=args.tpm_counts) as server:
         print(server.url, flush=True)
-        threading.Event().wait()
+        if not args.commands:
+            threading.Event().wait()
+        for line in sys.stdin:
+            with server._lock:
+                if line.strip() == "stats":
+                    print(json.dumps({"requests": server.requests, "status_counts": server.status_counts,
+                                      "answer_times": server.answer_times, "counted_tokens": server.counted_tokens}), flush=True)
+                elif line.strip() == "reset":
+                    server.requests, server.status_counts, server.answer_times, server.counted_tokens = 0, {}, [], 0
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ def run_phase(
         except ImportError:
             pass
     manifest = check_phase(phase, device=device, n_gpus=nproc, gpu_memory_gib=gpu_mem)
+    from datakit_titan.export.checkpoint import record_phase
+
+    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
     steps = phase.stage_steps(nproc)
     print(
         f"phase {phase.phase.name}: mixture {phase.phase.mixture} ({manifest.total_tokens:,} tokens, "
@@ -123,16 +126,13 @@ def run(
         raise UserError(f"--nproc {nproc}: needs at least one process", field="--nproc", fix="use 1 or the number of GPUs on this node")
     if steps is not None and steps < 1:
         raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
-    from datakit_titan.export.checkpoint import record_phase
     from datakit_titan.prefs.phase import is_prefs_phase
 
-    record_phase(phase)  # <output>/phase.toml: what `titan export <output>` reads
     if price_per_hour is not None:  # read by the training processes' cost record (datakit_titan.cost)
         if price_per_hour < 0:
             raise UserError(f"--price-per-hour {price_per_hour}: a price cannot be negative", field="--price-per-hour", fix="e.g. 0.89")
         os.environ["DATAKIT_TITAN_USD_PER_GPU_HOUR"] = repr(float(price_per_hour))
         os.environ["DATAKIT_TITAN_PRICE_SOURCE"] = "--price-per-hour"
-
     if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
         from datakit_titan.prefs.cli import run_prefs_phase
 

@@ -83,14 +83,15 @@ def build_config(phase: Phase, *, stage: int = 0, device: str = "cuda", n_gpus: 
     else:
         init = final_checkpoint(phase.stage_dir(stage - 1), phase)
         init_model_only = False  # a seq-len stage hand-off keeps optimizer, schedule, step and data cursor
-    spec = model_spec(phase.phase.model, vocab)
+    spec = model_spec(phase.phase.model, vocab, attn_backend=phase.parallel.attention)
     ac = {"none": None, "full": FullAC.Config(), "selective": SelectiveAC.Config()}[phase.parallel.activation_checkpointing]
     return DatakitTrainer.Config(
         model_spec=spec,
         hf_assets_path=str(mixture),
         dump_folder=str(phase.stage_dir(stage).resolve()),
         tokenizer=MixtureTokenizer.Config(),
-        dataloader=MixtureDataLoader.Config(mixture=str(mixture), verify_sha256=os.environ.get(ENV_VERIFIED) != "1"),
+        dataloader=MixtureDataLoader.Config(mixture=str(mixture), verify_sha256=os.environ.get(ENV_VERIFIED) != "1",
+                                            document_masking=phase.parallel.document_masking),
         loss=ChunkedLossWrapper.Config(loss_fn=CrossEntropyLoss.Config(global_vocab_size=vocab)),
         optimizer=optimizer_config(phase, device),
         lr_scheduler=LRSchedulersContainer.Config(

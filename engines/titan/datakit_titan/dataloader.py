@@ -26,6 +26,9 @@ class MixtureDataLoader(ParallelAwareDataloader):
         infinite: bool = True
         """Start a new epoch over the mixture when it is read to the end."""
 
+        document_masking: bool = True
+        """Positions restart at every document (attention stays inside documents); False: one causal row."""
+
     def __init__(
         self,
         config: Config,
@@ -44,6 +47,7 @@ class MixtureDataLoader(ParallelAwareDataloader):
             dp_world_size=dp_world_size,
             infinite=config.infinite,
             verify=config.verify_sha256,
+            document_masking=config.document_masking,
         )
         super().__init__(
             dataset,

@@ -95,6 +95,9 @@ class MixtureDataset(IterableDataset, Stateful):
     folder: the built mixture (Contract 2). seq_len: tokens per row. dp_rank / dp_world_size: this
     rank's place among data-parallel ranks. infinite: start a new epoch when every source is read
     (False: stop). verify: check shard sha256 before reading (skip only when already checked).
+    document_masking: positions restart at every document start (TorchTitan's attention masks keep
+    attention inside documents); False: positions 0..seq_len-1 per row, plain causal attention across
+    the packed documents (labels still never cross a document end).
     """
 
     def __init__(
@@ -107,11 +110,13 @@ class MixtureDataset(IterableDataset, Stateful):
         infinite: bool = True,
         verify: bool = True,
         manifest: Manifest | None = None,
+        document_masking: bool = True,
     ):
         self.folder = Path(folder)
         self.manifest = manifest or open_mixture(self.folder, verify=verify)
         self.seq_len = seq_len
         self.infinite = infinite
+        self.document_masking = document_masking
         loaded = [_load_source(self.folder, self.manifest, i, dp_rank, dp_world_size) for i in range(len(self.manifest.sources))]
         self.sources = [s for s in loaded if s.n_docs]
         if not self.sources:
@@ -183,6 +188,8 @@ class MixtureDataset(IterableDataset, Stateful):
                 self.offset += take
             if self.offset >= n_pairs:
                 self.current = None
+        if not self.document_masking:
+            positions[:] = np.arange(L)
         return inputs, labels, positions
 
     def __iter__(self):

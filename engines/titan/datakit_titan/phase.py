@@ -22,7 +22,8 @@
     [optimizer]  name = "adamw" | "adafactor", lr, weight_decay, betas, eps, warmup_steps, decay, min_lr_ratio
     [checkpoint] interval, keep_last
     [metrics]    log_every, wandb = "offline" | "online" | "off", tensorboard
-    [parallel]   fsdp_reshard_after_forward, activation_checkpointing, compile, gpu
+    [parallel]   fsdp_reshard_after_forward, activation_checkpointing, compile, gpu, param_dtype,
+                 mixed_precision, attention (flex | flex_flash | varlen), document_masking
     [plan_claim] the seed plan's time/cost figure for this phase (datakit_titan.plan_claim)
 
 Unknown keys are errors. Every mistake is a `UserError` naming the file and field.
@@ -138,6 +139,10 @@ class Parallel(_Strict):
     gpu: str = ""  # catalogue name (datakit_titan.estimate.GPUS) the batch must fit; "" = don't check
     param_dtype: Literal["float32", "bfloat16"] = "float32"  # fp32 master weights + bf16 compute, or pure bf16
     mixed_precision: Literal["bfloat16", "float32"] = "bfloat16"  # FSDP2 compute dtype when param_dtype = float32
+    # attention kernel (all mask packed documents apart): "flex" FlexAttention (any GPU; CPU smoke),
+    # "flex_flash" FlexAttention's flash backend (Hopper/Blackwell), "varlen" flash-attention varlen (CUDA)
+    attention: Literal["flex", "flex_flash", "varlen"] = "flex"
+    document_masking: bool = True  # False: plain causal rows, attention crosses packed documents (cheaper; measured in benchmarks/gpu)
 
 
 class Phase(_Strict):

@@ -73,6 +73,12 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
 
     check_budget(phase, manifest)  # no more than the mixture's tokens x max_epochs
     check_warmup(phase, n_gpus)
+    if device == "cpu" and phase.parallel.attention != "flex":
+        raise UserError(f"attention {phase.parallel.attention!r} needs a CUDA GPU", file=phase.path, field="parallel.attention",
+                        fix='use attention = "flex" for --device cpu (the smoke mode evaluates its mask densely)')
+    if hasattr(phase, "prefs") and not phase.parallel.document_masking:
+        raise UserError("phase 3 rows are one example each: document_masking = false has no meaning there", file=phase.path,
+                        field="parallel.document_masking", fix="remove it")
     if phase.phase.init_from:
         final_checkpoint(phase.phase.init_from, phase)
     if device != "cpu":

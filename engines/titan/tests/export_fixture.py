@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from datakit.accounting.db import write_accounting_from_shards
 from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 SAMPLES = Path(__file__).resolve().parents[3] / "datakit" / "samples"
@@ -66,10 +67,12 @@ def write_text_mixture(folder: Path, docs: dict[str, list[str]], tokenizer: Path
     total = sum(e.tokens_written for e in entries)
     for e in entries:
         e.weight = e.tokens_written / total
-    write_manifest(folder, Manifest(
+    manifest = Manifest(
         name=name, seq_len=SEQ, seed=0, spec={"mixture": {"name": name}}, spec_sha256=("%064x" % abs(hash(name)))[:64],
         tokenizer=TokenizerInfo(path=str(tokenizer), sha256=sha256_file(tokenizer), vocab_size=tok.get_vocab_size()),
-        sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version="test"))
+        sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version="test")
+    write_accounting_from_shards(folder, manifest)  # a complete mixture: `datakit verify` checks its accounting too
+    write_manifest(folder, manifest)
     return folder
 
 

@@ -37,6 +37,22 @@ def test_same_updates_as_torch_adafactor_on_plain_tensors():
             torch.testing.assert_close(opt_ours.state[p][key], opt_ref.state[q][key], rtol=1e-5, atol=1e-7)
 
 
+def test_a_step_reads_nothing_back_from_the_device(monkeypatch):
+    """The only value read to the host is the CPU step counter: no device sync per parameter."""
+    params = [torch.nn.Parameter(t.clone()) for t in _params()]
+    opt = ShardedAdafactor(params, lr=0.01, weight_decay=0.1)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()  # creates the state
+    steps = {id(opt.state[p]["step"]) for p in params}
+    read = []
+    original = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: read.append(id(self)) or original(self))
+    opt.step()
+    assert read and set(read) <= steps  # one read per parameter, of its step counter only
+    assert all(opt.state[p]["step"].device.type == "cpu" for p in params)
+
+
 @pytest.mark.slow  # spawns processes: ~20-30 s each on 2 shared cores
 @pytest.mark.parametrize("world", [1, 2])
 def test_same_updates_as_torch_adafactor_under_fsdp2(world, tmp_path):

@@ -78,3 +78,15 @@ def test_rerunning_a_finished_phase_skips_its_stages(tmp_path, mixture):
     (tmp_path / "out" / "checkpoint" / "step-5").mkdir()
     run_phase(path, device="cpu", stdout=out, max_steps=5)
     assert "already at step 5" in out.getvalue()
+
+
+def test_attention_kernel_and_document_masking_reach_the_model_and_the_dataloader(tmp_path, mixture):
+    from torchtitan.models.common.attention import FlexAttention, VarlenAttention
+
+    default = build_config(load_phase(phase_file(tmp_path, mixture)), device="cpu")
+    assert isinstance(default.model_spec.model.layers[0].attention.inner_attention, FlexAttention.Config)
+    assert default.dataloader.document_masking
+    phase = load_phase(phase_file(tmp_path, mixture, extra='attention = "varlen"\ndocument_masking = false'))
+    cfg = build_config(phase, device="cuda")
+    assert isinstance(cfg.model_spec.model.layers[0].attention.inner_attention, VarlenAttention.Config)
+    assert not cfg.dataloader.document_masking

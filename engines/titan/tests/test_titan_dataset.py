@@ -76,6 +76,16 @@ def test_positions_restart_at_every_document_and_row(mixture):
         assert not np.any((inputs == EOS) & (labels == 1))
 
 
+def test_without_document_masking_rows_are_one_causal_sequence_with_the_same_tokens(mixture):
+    masked = rows(MixtureDataset(mixture, seq_len=64, infinite=False), 30)
+    plain = rows(MixtureDataset(mixture, seq_len=64, infinite=False, document_masking=False), 30)
+    for (i1, l1, p1), (i2, l2, p2) in zip(masked, plain):
+        np.testing.assert_array_equal(i1, i2)
+        np.testing.assert_array_equal(l1, l2)  # labels still stop at every document end
+        np.testing.assert_array_equal(p2, np.arange(64))
+        assert not np.array_equal(p1, p2) or EOS not in l1[:-1]
+
+
 def test_sources_are_read_in_manifest_shares(mixture):
     m = load_manifest(mixture)
     ds = MixtureDataset(mixture, seq_len=64, infinite=False)

@@ -90,6 +90,16 @@ def test_unknown_keys_and_bad_values_name_the_field(tmp_path, mixture):
     assert e.value.field == "optimizer.name"
 
 
+def test_flash_attention_kernels_need_a_gpu(tmp_path, mixture):
+    path = phase_file(tmp_path, mixture, extra='attention = "varlen"')
+    phase = load_phase(path)
+    with pytest.raises(UserError, match=r"parallel\.attention: attention 'varlen' needs a CUDA GPU"):
+        check_phase(phase, device="cpu")
+    path.write_text(path.read_text().replace('"varlen"', '"sdpa"'))
+    with pytest.raises(UserError, match=r"parallel\.attention"):
+        load_phase(path)
+
+
 def test_missing_and_unfinished_mixture(tmp_path, mixture):
     with pytest.raises(UserError, match="does not exist") as e:
         check_phase(load_phase(phase_file(tmp_path, tmp_path / "nope")), device="cpu")

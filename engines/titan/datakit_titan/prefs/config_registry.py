@@ -35,7 +35,7 @@ ENV_REFERENCE = "DATAKIT_TITAN_REFERENCE"  # JSON of refscore.expected_reference
 def prefs_model_spec(phase: PrefsPhase, vocab_size: int) -> ModelSpec:
     """The preset as a llama3 ModelSpec with the phase's RoPE (theta, llama/yarn scaling, max positions)."""
     preset = phase.preset()
-    cfg = model_config(preset, vocab_size)
+    cfg = model_config(preset, vocab_size, phase.parallel.attention)
     r = phase.rope
     for layer in cfg.layers:
         rope = layer.attention.rope
