@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from datakit.accounting.db import write_accounting_from_shards
-from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
+from datakit.contract import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 
 def write_mixture(folder: Path, n_tokens: int, seed: int = 0) -> Manifest:

@@ -15,7 +15,7 @@ import pytest
 
 from datakit.errors import UserError
 from datakit.mix.build import build_mixture, plan_mixture
-from datakit.mix.manifest import load_manifest, read_shard, sha256_file, verify_shards
+from datakit.contract import load_manifest, read_shard, sha256_file, verify_mixture
 from datakit.mix.pipeline import ExecutorOptions
 from datakit.spec import load_spec
 
@@ -39,7 +39,7 @@ def built(tmp_path_factory, smoke_tokenizer):
 def test_manifest_and_shards(built):
     spec, m = built
     assert load_manifest(spec.output).spec_sha256 == spec.sha256
-    verify_shards(spec.output, m)  # sizes and sha256 match the files
+    verify_mixture(spec.output, manifest=m).raise_if_bad()  # sizes and sha256 match the files
     assert {s.name for s in m.sources} == {s.name for s in spec.source}
     assert abs(sum(s.weight for s in m.sources) - 1) < 1e-9
     assert m.tokenizer.vocab_size == 4096 and m.tokenizer.sha256 == sha256_file(spec.mixture.tokenizer)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from datakit.errors import UserError
-from datakit.mix.manifest import sha256_file
-from datakit.mix.verify import verify_mixture
+from datakit.contract import sha256_file, verify_mixture
 
 from disk_helpers import file_size_limit, small_disk
 from smoke_helpers import run_cli

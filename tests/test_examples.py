@@ -9,7 +9,7 @@ from tokenizers import Tokenizer
 
 from datakit.errors import UserError
 from datakit.mix.build import build_mixture
-from datakit.mix.manifest import read_shard
+from datakit.contract import read_shard
 from datakit.spec import load_spec
 
 SEQ = 384

@@ -8,8 +8,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from datakit.mix.manifest import load_manifest, sha256_file
-from datakit.mix.verify import verify_mixture
+from datakit.contract import load_manifest, sha256_file, verify_mixture
 
 from smoke_helpers import run_cli
 

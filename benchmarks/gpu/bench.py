@@ -38,6 +38,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -208,43 +209,54 @@ document_masking = {str(document_masking).lower()}
     return path
 
 
+def _edit_phase(source: Path, path: Path, stage: list[dict] | None = None, **tables) -> Path:
+    """Copy a phase file with some keys changed: `tables` maps a table name to {key: value} (None removes the key);
+    `stage` replaces the [[stage]] list.
+
+    Structured (tomllib in, tomli_w out), so a committed phase file that gains tables or reorders them still
+    rewrites correctly."""
+    import tomli_w
+
+    data = tomllib.loads(source.read_text())
+    for table, values in tables.items():
+        section = data.setdefault(table, {})
+        for key, value in values.items():
+            if value is None:
+                section.pop(key, None)
+            else:
+                section[key] = str(value) if isinstance(value, Path) else value
+    if stage is not None:
+        data["stage"] = stage
+    path.write_text(f"# {source.name}, rewritten by benchmarks/gpu/bench.py\n" + tomli_w.dumps(data))
+    return path
+
+
 def prefs_phase(path: Path, name: str, mixture: Path, out: Path, init_from: Path, s: Scale) -> Path:
-    """As engines/titan/phases/longctx_sft_dpo.toml (2 rows = one pair, full AC, Adafactor, bf16) but
+    """As engines/titan/phases/longctx_sft_dpo.toml (2 rows = one pair, full AC, its optimizer and dtype) but
     compile off (the compile cost is measured at seq 2048) and a handful of steps."""
-    text = (PHASES / "longctx_sft_dpo.toml").read_text()
-    text = _set(text, mixture=mixture, output=out, init_from=init_from, model=s.model, tokens=s.steps * 2 * s.seq_long, name=name)
-    text = re.sub(r"(?m)^seq_len = \d+", f"seq_len = {s.seq_long}", text)
-    text = re.sub(r"(?m)^grad_accum = \d+.*$", "grad_accum = 1", text)
-    text = re.sub(r"(?m)^compile = \w+", "compile = false", text)
-    text = re.sub(r"(?m)^(wandb = ).*$", r'\1"off"', text)
-    text = re.sub(r"(?m)^(tensorboard = ).*$", r"\1false", text)
-    text = re.sub(r"(?m)^(log_every = ).*$", r"\g<1>1", text)
-    text = re.sub(r"(?m)^(gpu = ).*$", r'\1""', text)
-    if s.device == "cpu":
-        text = re.sub(r"(?m)^(param_dtype = ).*$", r'\1"float32"', text)
-        text += '\nmixed_precision = "float32"\n'
-    path.write_text(text)
-    return path
+    return _edit_phase(
+        PHASES / "longctx_sft_dpo.toml", path, stage=[{"seq_len": s.seq_long}],
+        phase={"name": name, "mixture": mixture, "output": out, "init_from": init_from, "model": s.model,
+               "tokens": s.steps * 2 * s.seq_long, "mixture_spec": None},
+        batch={"grad_accum": 1},
+        optimizer={"warmup_steps": 1},
+        metrics={"wandb": "off", "tensorboard": False, "log_every": 1},
+        parallel={"compile": False, "gpu": "", **({"param_dtype": "float32", "mixed_precision": "float32"} if s.device == "cpu" else {})},
+    )
 
 
-def _set(text: str, **values) -> str:
-    for key, value in values.items():
-        v = f'"{value}"' if not isinstance(value, int) else str(value)
-        text, n = re.subn(rf'(?m)^{key} = .*$', f"{key} = {v}", text, count=1)
-        if n == 0:
-            text = text.replace("[phase]\n", f"[phase]\n{key} = {v}\n", 1)
-    return text
-
-
-def committed_phase(path: Path, source: str, mixture: Path, out: Path, steps: int, init_from: Path | None = None) -> Path:
-    """A committed phase file pointed at the benchmark's data, `steps` long; everything else as committed."""
-    text = (PHASES / source).read_text()
-    text = _set(text, mixture=mixture, output=out, tokens=10**12)
-    text = re.sub(r"(?m)^init_from = .*$", f'init_from = "{init_from}"' if init_from else 'init_from = ""', text)
-    text = re.sub(r"(?m)^(wandb = ).*$", r'\1"off"', text)
-    text = re.sub(r"(?m)^(gpu = ).*$", r'\1""', text)  # measured here: the estimate's verdict is reported beside it
-    path.write_text(text)
-    return path
+def committed_phase(path: Path, source: str, mixture: Path, out: Path, steps: int, init_from: Path | None = None,
+                    model: str | None = None) -> Path:
+    """A committed phase file pointed at the benchmark's data; everything else as committed (`model` only for the
+    CPU smoke check). Its token budget is set far beyond the run (the LR schedule as in a real run) and repetition
+    allowed, since `--steps` stops it."""
+    return _edit_phase(
+        PHASES / source, path,
+        phase={"mixture": mixture, "output": out, "tokens": 10**12, "max_epochs": 1e12, "mixture_spec": None,
+               "init_from": init_from or "", **({"model": model} if model else {})},
+        metrics={"wandb": "off"},
+        parallel={"gpu": "", "compile": False},  # gpu "": measured here, the estimate's verdict is reported beside it
+    )
 
 
 # -- running and reading a run -------------------------------------------------------------------------------
@@ -398,22 +410,36 @@ def section_phase3(b: Bench, data: dict) -> None:
 
 def section_fits(b: Bench, data: dict) -> None:
     s = b.s
-    if s.device != "cuda":
-        b.runs.append(Run("fits", "memory caps", {}, note="skipped on CPU: no CUDA memory to cap"))
-        return
     init = b.work / "runs" / "adamw-eager"
     for source, mixture, prefs in (("midtrain.toml", data["lm"], False), ("longctx_sft_dpo.toml", data["prefs"], True)):
         for card, gib in CARDS:
             name = f"{source.removesuffix('.toml')}@{card}"
             path = committed_phase(b.work / f"fit-{name}.toml", source, mixture, b.work / "runs" / f"fit-{name}", s.steps,
-                                   init_from=init if prefs else None)
-            # eager, to save a compilation per attempt: compiled kernels keep fewer activations, so an eager
-            # peak that fits is an upper bound (the compiled peak is in the seq2048 section)
-            path.write_text(re.sub(r"(?m)^compile = \w+", "compile = false", path.read_text()))
+                                   init_from=init if prefs else None, model=None if s.device == "cuda" else s.model)
+            if s.device != "cuda":  # no CUDA memory to cap: prove the rewritten file passes every check `titan run` makes
+                b.runs.append(validate_only("fits", name.split("@")[0], path, prefs))
+                break
+            # eager (committed_phase sets compile = false), to save a compilation per attempt: compiled kernels
+            # keep fewer activations, so an eager peak that fits is an upper bound (compiled peaks: seq2048 section)
             r = b.run("fits", name, path, prefs=prefs, cap_gib=gib, need_s=60, steps=4,
                       config={"phase_file": source, "cap_gib": gib, "card": card, "compile": False})
             if r.status != "oom":
                 break
+
+
+def validate_only(section: str, name: str, path: Path, prefs: bool) -> Run:
+    """Load a phase file and run `titan run`'s checks (mixture, vocab, budget, warmup, init_from) without training."""
+    from datakit_titan.phase import load_phase
+    from datakit_titan.prefs.phase import load_prefs_phase
+    from datakit_titan.validate import check_phase
+
+    run = Run(section, name, {"phase_file": str(path)}, note="CPU: checked as `titan run` would, not run (no CUDA memory to cap)")
+    try:
+        check_phase(load_prefs_phase(path) if prefs else load_phase(path), device="cpu")
+        run.status = "ok"
+    except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not stop
+        run.status, run.note = "error", f"{type(e).__name__}: {e}"
+    return run
 
 
 SECTIONS = {"seq2048": section_seq2048, "phase3": section_phase3, "fits": section_fits, "attention": section_attention}
@@ -442,7 +468,7 @@ def report(b: Bench, info: dict, smoke: bool) -> str:
         err = r.estimate_error_pct
         lines.append(f"| {r.section} | {r.name} | {r.status} | {fmt(r.tps, ',.0f')} | {fmt(r.mfu_pct, '.1f')} | {fmt(r.peak_gib, '.2f')} | "
                      f"{fmt(r.estimate_gib, '.2f')} | {'-' if err is None else f'{err:+.0f} %'} | {r.wall_s:.0f} | {r.note} |")
-    fits = [r for r in b.runs if r.section == "fits" and r.status in ("ok", "oom")]
+    fits = [r for r in b.runs if r.section == "fits" and r.status in ("ok", "oom") and "cap_gib" in r.config]
     if fits:
         lines += ["", "fits (memory capped with torch.cuda.set_per_process_memory_fraction):"]
         for r in fits:

@@ -1,12 +1,7 @@
 """`<output>/accounting.duckdb`: per-document and per-shard token counts, queryable with SQL.
 
-Tables
-  docs(source, shard, position, doc_id, tokens, chars, score, epoch,     one row per written document occurrence
-       context_tokens, prompt_tokens, completion_tokens, pair, role)
-  shards(source, shard, path, tokens, docs, size_bytes, sha256)
-  sources(name, uri, format, revision, docs_available, tokens_available, tokens_target, tokens_written,
-          docs_written, epochs, weight)
-  removed(...) and curation_steps(...)                                  when curation recorded removals
+The tables and the typed `docs` row are part of the contract (datakit.contract.accounting); this module
+writes and queries the file with DuckDB.
 """
 
 from __future__ import annotations
@@ -17,37 +12,18 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from datakit.contract import DB_NAME, DocRow, Manifest, read_shard
+from datakit.contract.accounting import DOC_COLUMN_TYPES, SOURCE_COLUMNS
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest
-
-DB_NAME = "accounting.duckdb"
-DOC_COLUMNS = ["source", "shard", "position", "doc_id", "tokens", "chars", "score", "epoch",
-               "context_tokens", "prompt_tokens", "completion_tokens", "pair", "role"]
 
 
-def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], records_dir: Path | None = None) -> Path:
+def write_accounting(output: Path, manifest: Manifest, doc_rows: list[DocRow], records_dir: Path | None = None) -> Path:
     output = Path(output)
     tmp = output / (DB_NAME + ".tmp")
     for stale in (tmp, Path(f"{tmp}.wal")):  # a WAL left by an interrupted write would be replayed into the new file
         stale.unlink(missing_ok=True)
-    cols = list(zip(*doc_rows)) if doc_rows else [[] for _ in DOC_COLUMNS]
-    docs = pa.table(
-        {
-            "source": pa.array(cols[0], pa.string()),
-            "shard": pa.array(cols[1], pa.string()),
-            "position": pa.array(cols[2], pa.int64()),
-            "doc_id": pa.array(cols[3], pa.string()),
-            "tokens": pa.array(cols[4], pa.int64()),
-            "chars": pa.array(cols[5], pa.int64()),
-            "score": pa.array(cols[6], pa.float64()),
-            "epoch": pa.array(cols[7], pa.int32()),
-            "context_tokens": pa.array(cols[8], pa.int64()),  # long-context filler (SFT/DPO examples), else 0
-            "prompt_tokens": pa.array(cols[9], pa.int64()),  # SFT/DPO: prompt tokens (without <s>, context, separator); null for plain documents
-            "completion_tokens": pa.array(cols[10], pa.int64()),  # SFT/DPO: tokens with loss (completion + </s>)
-            "pair": pa.array(cols[11], pa.int64()),  # DPO: pair index within the source
-            "role": pa.array(cols[12], pa.string()),  # DPO: chosen | rejected
-        }
-    )
+    cols = list(zip(*doc_rows)) if doc_rows else [[] for _ in DocRow._fields]
+    docs = pa.table({name: pa.array(col, getattr(pa, DOC_COLUMN_TYPES[name])()) for name, col in zip(DocRow._fields, cols)})
     shards = pa.Table.from_pylist(
         [
             {"source": s.name, "shard": Path(sh.path).name, "path": sh.path, "tokens": sh.n_tokens, "docs": sh.n_docs,
@@ -59,8 +35,7 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
     )
     sources = pa.Table.from_pylist(
         [
-            {k: getattr(s, k) for k in ("name", "uri", "format", "revision", "docs_available", "tokens_available", "tokens_target",
-                                        "tokens_written", "docs_written", "epochs", "weight")}
+            {k: getattr(s, k) for k in SOURCE_COLUMNS}
             for s in manifest.sources
         ]
     )
@@ -84,14 +59,12 @@ def write_accounting(output: Path, manifest: Manifest, doc_rows: list[tuple], re
 def write_accounting_from_shards(output: Path, manifest: Manifest) -> Path:
     """accounting.duckdb for shards written by another tool (test fixtures, a user's own writer): one `docs` row
     per document of every shard, read from its `.ds.index` (doc ids `<shard path>:<i>`, no chars or scores)."""
-    from datakit.mix.manifest import read_shard
-
     rows = []
     for s in manifest.sources:
         for sh in s.shards:
             _, ends, _ = read_shard(Path(output) / sh.path, manifest.tokenizer.token_size_bytes)
             lengths = (ends.astype("int64") - [0, *ends[:-1].astype("int64")]).tolist()
-            rows += [(s.name, Path(sh.path).name, len(rows) + i, f"{sh.path}:{i}", n, 0, None, 0, 0, None, None, None, None)
+            rows += [DocRow(s.name, Path(sh.path).name, len(rows) + i, f"{sh.path}:{i}", n, 0, None, 0, 0, None, None, None, None)
                      for i, n in enumerate(lengths)]
     return write_accounting(output, manifest, rows)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from datakit.accounting.db import connect
-from datakit.mix.manifest import load_manifest
-from datakit.mix.plan import MIXTURE_STEPS
+from datakit.contract import load_manifest
+from datakit.contract.accounting import MIXTURE_STEPS
 from datakit.spec.sizes import human
 
 SOURCE_SQL = """
@@ -130,7 +130,7 @@ def render_report(output) -> str:
         *format_examples(example_rows(output)),
         *format_curation(curation_rows(output)),
     ]
-    decon = getattr(m, "decontamination", None) or {}
+    decon = m.decontamination
     if decon:
         lines += ["", "## Decontamination", "", "| eval set | items | items hit | docs removed | tokens removed |", "|---|---|---|---|---|"]
         for name, d in decon.items():
@@ -139,16 +139,15 @@ def render_report(output) -> str:
         if examples:
             lines += ["", "Examples (training document, eval item, shared n-gram):", ""]
             lines += [f"- `{e['id']}` ({e['source']}) ~ {name} `{e['item']}`: \"{str(e.get('ngram', ''))[:120]}\"" for name, e in examples[:9]]
-    reading = [(s.name, getattr(s, "read_stats", None) or {}) for s in m.sources]
+    reading = [(s.name, s.read_stats) for s in m.sources]
     if any(r.get("missing_blob") or r.get("empty_text") or r.get("sampled_out") for _, r in reading):
         lines += ["", "## Reading", "", "| source | docs read | sampled out | blobs hydrated | blobs missing | empty after formatting |", "|---|---|---|---|---|---|"]
         for name, r in reading:
             lines.append(f"| {name} | {r.get('docs_read', 0):,} | {r.get('sampled_out', 0):,} | {r.get('hydrated', 0):,} | {r.get('missing_blob', 0):,} | {r.get('empty_text', 0):,} |")
         lines.append("")
         lines.append("Missing blobs (`NoSuchKey` in the Software Heritage bucket) are skipped and counted, never written as empty documents.")
-    notes = getattr(m, "notes", None) or []
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    if m.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in m.notes]
     return "\n".join(lines) + "\n"
 
 

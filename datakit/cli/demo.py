@@ -76,7 +76,7 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
 
     typer.echo(format_plan(make_plan(spec, {s.name: (s.docs_available, s.tokens_available, "counted") for s in m.sources})))
     _step(f"4/7 datakit tokens report {spec.output}")
-    from datakit.mix.verify import verify_mixture
+    from datakit.contract import verify_mixture
 
     typer.echo(verify_mixture(spec.output).raise_if_bad().summary())
     typer.echo(render_report(spec.output))

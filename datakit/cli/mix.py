@@ -68,9 +68,9 @@ def build(
     m = build_mixture(spec, _opts(workers, executor, slurm_partition, slurm_time), verbose=verbose)
     typer.echo(f"built {spec.output}: {human(m.total_tokens)} tokens, {m.total_docs:,} documents, {len(m.sources)} sources")
     for s in m.sources:
-        missing = (getattr(s, "read_stats", None) or {}).get("missing_blob")
+        missing = s.read_stats.get("missing_blob")
         typer.echo(f"  {s.name:<18} {human(s.tokens_written):>8} tokens  {s.epochs:6.2f} epochs  {s.weight:6.1%}"
                    + (f"  ({missing:,} blobs missing)" if missing else ""))
-    for n in getattr(m, "notes", None) or []:
+    for n in m.notes:
         typer.echo(f"  note: {n}")
     typer.echo(f"report: {spec.output / 'report.md'}")

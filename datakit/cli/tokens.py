@@ -21,7 +21,7 @@ def report(
         datakit tokens report data/mixtures/midtrain
     """
     from datakit.accounting.report import render_report, write_report
-    from datakit.mix.verify import verify_mixture
+    from datakit.contract import verify_mixture
 
     checked = verify_mixture(mixture, quick=quick, progress=True).raise_if_bad()
     write_report(mixture)

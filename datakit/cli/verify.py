@@ -1,4 +1,4 @@
-"""`datakit verify <mixture>`: check a built mixture's files against its manifest (datakit.mix.verify)."""
+"""`datakit verify <mixture>`: check a built mixture's files against its manifest (datakit.contract.verify)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
             datakit verify data/mixtures/midtrain
             datakit verify data/mixtures/midtrain --quick
         """
-        from datakit.mix.verify import verify_mixture
+        from datakit.contract import verify_mixture
 
         report = verify_mixture(mixture, quick=quick, progress=True, workers=workers or None)
         if not report.ok:

@@ -29,6 +29,7 @@ from datatrove.pipeline.dedup.minhash import (
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
+from datakit.contract.accounting import MIXTURE_STEPS
 from datakit.curate import decontaminate as decont
 from datakit.curate import exact_dedup, minhash
 from datakit.curate.doc_ids import DupOfLookup, RecordIds
@@ -37,8 +38,6 @@ from datakit.curate.records import MIXTURE_SCOPE, STEP_ORDER, CountedStep, Remov
 from datakit.curate.spec import CurateSpec
 from datakit.curate.stats import decontamination_report, load_step_stats
 from datakit.errors import UserError
-
-MIXTURE_STEPS = ("exact_dedup", "minhash_dedup", "decontaminate")
 
 
 def _fingerprint(curate: CurateSpec, inputs: dict[str, Path], tasks: int, seed: int) -> str:

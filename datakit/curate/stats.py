@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from datakit.contract.accounting import MIXTURE_STEPS
 from datakit.curate.records import load_removed, load_step_stats
 
 # a step keeping more than this fraction of documents (or less than 1 - it) is called out
@@ -18,7 +19,7 @@ def callouts(step_rows: list[dict]) -> list[str]:
     out = []
     for r in step_rows:
         f = r.get("kept_docs_frac")
-        if f is None or r["step"] in ("exact_dedup", "minhash_dedup", "decontaminate"):
+        if f is None or r["step"] in MIXTURE_STEPS:
             continue
         if f > CALLOUT_KEEP_ABOVE:
             out.append(f"{r['source']}: filter {r['step']!r} keeps {f:.1%} of documents "

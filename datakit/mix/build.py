@@ -22,9 +22,11 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import datakit
+from datakit.contract import (MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, load_manifest, sha256_file, token_size_for_vocab,
+                              verify_mixture, write_manifest)
+from datakit.contract.accounting import MIXTURE_STEPS
 from datakit.errors import UserError, disk_full_reason, is_disk_full
 from datakit.mix import pipeline as P
-from datakit.mix.manifest import MANIFEST_NAME, Manifest, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, catalog_availability, make_plan, refuse_if_needed, targets
 from datakit.mix.write import Pool, available_tokens, context_for, write_source
 from datakit.spec.mixture import MixtureSpec, SourceSpec
@@ -199,7 +201,7 @@ def empty_sources_error(spec: MixtureSpec, work: P.Work, names: list[str]) -> Us
         read = read_stats(work, name).get("docs_read")
         first_empty = next((f for f in steps if f.get("docs_in") and not f.get("docs_out")), None)
         if first_empty is not None:
-            where = "curation" if first_empty["step"] in ("exact_dedup", "minhash_dedup", "decontaminate") else "filters"
+            where = "curation" if first_empty["step"] in MIXTURE_STEPS else "filters"
             parts.append(f"no documents left after {where} in source {name} (kept 0 of {first_empty['docs_in']:,} at {first_empty['step']!r}"
                          + (f"; {read:,} read" if read is not None else "") + ")")
         elif read == 0:
@@ -291,17 +293,14 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
     say = say or (lambda msg: print(msg, file=sys.stderr))
     work = P.Work(spec.output)
     tok_sha, vocab = check_tokenizer(spec)
-    token_size = 2 if vocab <= 65536 else 4
+    token_size = token_size_for_vocab(vocab)
     damaged: dict[str, str] = {}  # shard path -> the sha256 the finished build recorded, when we rebuild damaged files
     if (spec.output / MANIFEST_NAME).exists():
-        from datakit.mix.manifest import load_manifest
-        from datakit.mix.verify import verify_mixture
-
         m = load_manifest(spec.output)
         if m.spec_sha256 != spec.sha256 or m.tokenizer.sha256 != tok_sha:
             raise UserError("the output folder holds a finished build of a different spec or tokenizer", file=spec.path,
                             field="mixture.output", fix=f"choose another output, or delete {spec.output} to rebuild")
-        if getattr(m, "inputs_sha256", None) == inputs_fingerprint(spec):
+        if m.inputs_sha256 == inputs_fingerprint(spec):
             # same spec, tokenizer and input files: keep it only if every file still matches the manifest
             checked = verify_mixture(spec.output, manifest=m, progress=progress)
             if checked.ok:
@@ -334,7 +333,7 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
             shards, rows = write_source(spec, s, pools[s.name], sp.tokens_target, token_size, progress, layout, context)
         all_rows += rows
         written = sum(x.n_tokens for x in shards)
-        context_tokens = sum(r[8] for r in rows)
+        context_tokens = sum(r.context_tokens for r in rows)
         entries.append(SourceEntry(
             name=s.name, uri=s.uri, format=s.format, revision=hf_revision(s), docs_available=sp.docs_available,
             tokens_available=sp.tokens_available, tokens_target=sp.tokens_target, tokens_written=written,

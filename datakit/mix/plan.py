@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from datakit.contract.accounting import MIXTURE_STEPS  # [curate] steps; the rest are per-source filters
 from datakit.errors import UserError
 from datakit.sources import catalog
 from datakit.spec.mixture import MixtureSpec, SourceSpec
@@ -19,7 +20,6 @@ from datakit.spec.sizes import human
 
 CHARS_PER_TOKEN = 4.0
 GENERATORS = {"sft": "sft", "dpo": "dpo"}  # format -> the `datakit synth` command that writes such records
-MIXTURE_STEPS = {"exact_dedup", "minhash_dedup", "decontaminate"}  # [curate] steps; the rest are per-source filters
 
 
 @dataclass

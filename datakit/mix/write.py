@@ -13,12 +13,9 @@ from tqdm.auto import tqdm
 
 from datakit.errors import UserError
 from datakit.mix import pipeline as P
-from datakit.mix.manifest import Shard, read_shard, sha256_file
+from datakit.contract import DocRow, Shard, read_shard, sha256_file, token_dtype
 from datakit.mix.sample import choose_documents, source_rng
 from datakit.spec.mixture import MixtureSpec, SourceSpec
-
-# accounting rows: see datakit.accounting.db.DOC_COLUMNS
-Row = tuple
 
 
 class Pool:
@@ -140,7 +137,7 @@ def write_array(path, array: np.ndarray) -> None:
 
 
 def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, token_size: int, progress: bool,
-                 layout: str = "docs", context: Context | None = None) -> tuple[list[Shard], list[Row]]:
+                 layout: str = "docs", context: Context | None = None) -> tuple[list[Shard], list[DocRow]]:
     out_dir = spec.output / "tokens" / s.name
     tmp_dir = spec.output / "tokens" / f".{s.name}.tmp"
     if tmp_dir.exists():
@@ -154,10 +151,10 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
             raise UserError(f"{len(too_long)} examples are longer than seq_len {spec.mixture.seq_len} before any context (first: {too_long[0]})",
                             file=spec.path, field=f"source.{s.name}", fix="raise [mixture] seq_len or drop the long records")
     order, epochs = choose_documents(unit_len, target, spec.mixture.seed, s.name)
-    dtype = np.dtype("<u2") if token_size == 2 else np.dtype("<u4")
+    dtype = token_dtype(token_size)
     with_loss = pool.has_loss or layout != "docs"
     shards: list[Shard] = []
-    rows: list[Row] = []
+    rows: list[DocRow] = []
     bar = tqdm(total=len(order), desc=f"write {s.name}", unit="doc" if layout == "docs" else "example", disable=not progress, leave=False)
     pos, k = 0, 0
     while pos < len(order):
@@ -183,8 +180,8 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
                 ends.append(n)
                 completion = int(loss.sum()) if layout != "docs" else None
                 prompt = (len(toks) - len(ctx) - (len(context.sep) if ctx else 0) - 1 - completion) if layout != "docs" else None
-                rows.append((s.name, name, len(rows), pool.ids[d], len(toks), pool.chars[d], pool.scores[d], epoch,
-                             len(ctx), prompt, completion, int(order[pos]) if layout == "dpo_pairs" else None, role or None))
+                rows.append(DocRow(s.name, name, len(rows), pool.ids[d], len(toks), pool.chars[d], pool.scores[d], epoch,
+                                   len(ctx), prompt, completion, int(order[pos]) if layout == "dpo_pairs" else None, role or None))
             pos += 1
             bar.update(1)
         write_array(path, np.concatenate(pieces))

@@ -33,7 +33,7 @@ def mixture_total(phase) -> tuple[int, str]:
     info = phase.phase
     manifest = Path(info.mixture) / "manifest.json"
     if manifest.exists():
-        from datakit.mix.manifest import load_manifest
+        from datakit.contract import load_manifest
 
         return int(load_manifest(info.mixture).total_tokens), f"the built mixture's total ({manifest})"
     spec_path = _find(info.mixture_spec, phase.path) if info.mixture_spec else None

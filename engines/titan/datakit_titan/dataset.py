@@ -28,8 +28,7 @@ from torch.distributed.checkpoint.stateful import Stateful
 from torch.utils.data import IterableDataset
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest, read_shard
-from datakit.mix.verify import verify_mixture
+from datakit.contract import Manifest, load_manifest, read_shard, verify_mixture
 
 IGNORE_INDEX = -100  # torchtitan.components.loss.IGNORE_INDEX
 
@@ -59,7 +58,7 @@ class _Source:
 
 def open_mixture(folder: str | os.PathLike, *, verify: bool = True) -> Manifest:
     """Load a built mixture's manifest and (by default) verify it: every listed file's size and sha256,
-    shard structure and accounting totals (datakit.mix.verify); IntegrityError lists what is bad."""
+    shard structure and accounting totals (datakit.contract.verify); IntegrityError lists what is bad."""
     manifest = load_manifest(folder)
     if verify:
         verify_mixture(folder, manifest=manifest).raise_if_bad()

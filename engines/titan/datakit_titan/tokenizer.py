@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torchtitan.components.tokenizer import BaseTokenizer
 
-from datakit.mix.manifest import load_manifest
+from datakit.contract import load_manifest
 
 
 class MixtureTokenizer(BaseTokenizer):

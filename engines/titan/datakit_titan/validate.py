@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest
+from datakit.contract import Manifest, load_manifest
 from datakit_titan.dataset import open_mixture
 from datakit_titan.phase import Phase, check_warmup
 from datakit_titan.presets import PRESETS

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from datakit.accounting.db import write_accounting_from_shards
-from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
+from datakit.contract import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 SAMPLES = Path(__file__).resolve().parents[3] / "datakit" / "samples"
 VOCAB = 4096

@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datakit.errors import UserError  # noqa: E402
-from datakit.mix.manifest import load_manifest, read_shard  # noqa: E402
+from datakit.contract import load_manifest, read_shard  # noqa: E402
 from datakit_titan.prefs.loss import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT  # noqa: E402
 from datakit_titan.prefs.pairs import PairDataset  # noqa: E402
 

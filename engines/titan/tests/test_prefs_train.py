@@ -12,7 +12,7 @@ import torch
 from test_prefs_data import SEQ, copy_mixture, prefs_mixture  # noqa: F401  (fixture)
 
 from datakit.errors import UserError
-from datakit.mix.manifest import load_manifest
+from datakit.contract import load_manifest
 
 pytestmark = pytest.mark.slow
 

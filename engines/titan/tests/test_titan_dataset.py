@@ -10,7 +10,7 @@ from titan_fixture import SOURCES, source_of, write_mixture
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 from datakit.errors import IntegrityError, UserError
-from datakit.mix.manifest import load_manifest, read_shard
+from datakit.contract import load_manifest, read_shard
 from datakit_titan.dataset import IGNORE_INDEX, MixtureDataset
 
 EOS = 2

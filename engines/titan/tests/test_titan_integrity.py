@@ -11,7 +11,7 @@ import pytest
 from titan_fixture import phase_file, write_mixture
 
 from datakit.errors import IntegrityError
-from datakit.mix.verify import verify_mixture
+from datakit.contract import verify_mixture
 from datakit_titan.cli import run_phase
 from datakit_titan.dataset import MixtureDataset
 

@@ -13,7 +13,7 @@ import numpy as np
 
 
 from datakit.accounting.db import write_accounting_from_shards
-from datakit.mix.manifest import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
+from datakit.contract import Manifest, Shard, SourceEntry, TokenizerInfo, sha256_file, write_manifest
 
 VOCAB = 512
 # name -> (n_docs, first body id, last body id + 1, docs per shard)

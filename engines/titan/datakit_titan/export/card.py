@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datakit.mix.manifest import load_manifest
+from datakit.contract import load_manifest
 from datakit_titan.estimate import human, param_counts
 from datakit_titan.export.checkpoint import PHASE_COPY, Trained, load_any_phase
 

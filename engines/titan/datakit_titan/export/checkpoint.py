@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest, sha256_file
+from datakit.contract import Manifest, load_manifest, sha256_file
 from datakit_titan.phase import Phase, load_phase
 from datakit_titan.presets import PRESETS, Preset
 

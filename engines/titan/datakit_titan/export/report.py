@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from datakit.errors import UserError
-from datakit.mix.manifest import read_shard
+from datakit.contract import read_shard
 
 # Anchors quoted in issue 11 (not measured here): llama.cpp's perplexity table for Llama-3-8B
 # (ppl increase over f16) and a ~2B model's reported increase in percent.

@@ -35,15 +35,10 @@ from torch.distributed.checkpoint.stateful import Stateful
 from torch.utils.data import IterableDataset
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, load_manifest, read_shard
-from datakit.mix.verify import verify_mixture
+from datakit.contract import Manifest, load_manifest, read_shard, verify_mixture
 from datakit_titan.prefs.loss import IGNORE_INDEX, NEEDS_PAIRS, NEEDS_REFERENCE, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT
 
 LAYOUTS = ("docs", "sft", "dpo_pairs")
-
-
-def layout_of(src) -> str:
-    return getattr(src, "layout", None) or "docs"
 
 
 @dataclass
@@ -81,7 +76,7 @@ def read_source(folder: Path, manifest: Manifest, index: int) -> SourceDocs:
         starts.append(np.concatenate([[0], doc_ends[:-1]]).astype(np.int64))
         ends.append(doc_ends)
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    layout = layout_of(src)
+    layout = src.layout
     if layout not in LAYOUTS:
         raise UserError(f"source {src.name!r} has unknown layout {layout!r}", file=folder / "manifest.json", fix="rebuild the mixture with this datakit")
     return SourceDocs(src.name, layout, src.weight, tokens, losses, cat(shard_ids, np.int32), cat(starts, np.int64), cat(ends, np.int64))

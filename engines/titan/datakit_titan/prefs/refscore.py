@@ -33,9 +33,9 @@ import torch
 from tqdm.auto import tqdm
 
 from datakit.errors import UserError
-from datakit.mix.manifest import Manifest, SourceEntry, load_manifest
+from datakit.contract import Manifest, SourceEntry, load_manifest
 from datakit_titan.prefs.loss import sequence_logps, sequence_logps_from_hidden
-from datakit_titan.prefs.pairs import example_row, layout_of, read_source
+from datakit_titan.prefs.pairs import example_row, read_source
 
 REFSCORE_DIR = "refscore"
 FORMAT = "datakit.refscore/1"
@@ -129,7 +129,7 @@ def compute_refscores(
     sha = checkpoint_sha or (checkpoint_sha256(checkpoint) if checkpoint is not None else None)
     written = {}
     for i, entry in enumerate(manifest.sources):
-        if layout_of(entry) != "dpo_pairs" or not entry.shards:
+        if entry.layout != "dpo_pairs" or not entry.shards:
             continue
         src = read_source(folder, manifest, i)
         n_pairs = len(src.start) // 2

@@ -1,6 +1,6 @@
 """Verify a built mixture (Contract 2) against its manifest: the one check every consumer calls.
 
-    from datakit.mix.verify import verify_mixture
+    from datakit.contract import verify_mixture
 
     report = verify_mixture("data/mixtures/midtrain")       # sizes + sha256 + structure + accounting totals
     report = verify_mixture(folder, quick=True)             # sizes only: seconds for any size of mixture
@@ -20,8 +20,9 @@ What is checked, for every shard the manifest lists:
           `docs`, `shards` and `sources` tables agree with the manifest per shard and per source;
           the tokenizer file, where it still exists at the manifest's path, has the manifest's sha256.
 
-Structure is also checked whenever a shard is opened (`datakit.mix.manifest.read_shard` calls
-`structure_problems`), so even an unverified read never trains on a broken index.
+Structure is also checked whenever a shard is opened (`datakit.contract.shards.read_shard` calls
+`structure_problems`), so even an unverified read never trains on a broken index. The accounting check
+needs DuckDB (datakit's `build` extra); without it, a full check says so in a note and skips that part.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from datakit.contract.accounting import DB_NAME
+from datakit.contract.manifest import MANIFEST_NAME, Manifest, Shard, load_manifest, sha256_file
+from datakit.contract.shards import INDEX_ENTRY_BYTES, structure_problems, token_dtype
 from datakit.errors import IntegrityError
-from datakit.mix.manifest import MANIFEST_NAME, Manifest, Shard, load_manifest, sha256_file, token_dtype
-
-INDEX_ENTRY_BYTES = 8  # one little-endian uint64 document end per document
 
 
 @dataclass(frozen=True)
@@ -88,26 +89,6 @@ class VerifyReport:
         if not self.ok:
             raise self.error()
         return self
-
-
-def structure_problems(n_tokens: int, doc_ends: np.ndarray, loss_len: int | None) -> list[str]:
-    """What is wrong with a shard's index / loss mask for a token file of `n_tokens` tokens ([] if nothing).
-
-    doc_ends: the `.ds.index` (cumulative document ends). loss_len: length of the `.ds.loss`, None if absent.
-    O(documents): cheap enough for every open."""
-    out = []
-    if len(doc_ends):
-        ends = doc_ends.astype(np.int64)
-        bad = np.flatnonzero(np.diff(np.concatenate([[0], ends])) <= 0)
-        if len(bad):
-            out.append(f"document ends are not strictly increasing (first at document {int(bad[0])}: end {int(ends[bad[0]])})")
-        if int(ends[-1]) != n_tokens:
-            out.append(f"the last document ends at token {int(ends[-1]):,} but the shard has {n_tokens:,} tokens")
-    elif n_tokens:
-        out.append(f"{n_tokens:,} tokens but an empty document index")
-    if loss_len is not None and loss_len != n_tokens:
-        out.append(f"the loss mask has {loss_len:,} entries for {n_tokens:,} tokens")
-    return out
 
 
 def _size(p: Path) -> int | None:
@@ -187,8 +168,6 @@ def _check_accounting(folder: Path, manifest: Manifest) -> list[Problem]:
     """accounting.duckdb's docs / shards / sources tables against the manifest, per shard and per source."""
     import duckdb
 
-    from datakit.accounting.db import DB_NAME
-
     try:
         con = duckdb.connect(str(folder / DB_NAME), read_only=True)
     except duckdb.Error as e:
@@ -222,6 +201,31 @@ def _check_accounting(folder: Path, manifest: Manifest) -> list[Problem]:
     return out
 
 
+def _has_duckdb() -> bool:
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar where tqdm is installed and asked for; else a stand-in with the same two methods."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        enabled = False
+    if enabled:
+        return tqdm(total=total, desc="verify", unit="shard", leave=False, disable=None)  # None: no bar off a terminal
+
+    class _Quiet:
+        def update(self, n: int = 1) -> None: ...
+        def __enter__(self): return self
+        def __exit__(self, *exc) -> None: ...
+
+    return _Quiet()
+
+
 def _spec_path(folder: Path) -> str | None:
     marker = folder / ".work" / "spec.json"
     try:
@@ -237,8 +241,6 @@ def verify_mixture(folder: str | os.PathLike, quick: bool = False, *, manifest: 
     quick: sizes only (no hashing, no reading). manifest: the already loaded manifest (else read, and a
     missing or malformed one is a UserError). workers: threads hashing shards (default: CPUs, at most 8).
     """
-    from datakit.accounting.db import DB_NAME
-
     started = time.time()
     folder = Path(folder)
     manifest = manifest or load_manifest(folder)
@@ -246,9 +248,7 @@ def verify_mixture(folder: str | os.PathLike, quick: bool = False, *, manifest: 
     report.problems += _check_totals(manifest)
     shards = [sh for s in manifest.sources for sh in s.shards]
     workers = workers or min(8, os.cpu_count() or 1)
-    from tqdm.auto import tqdm
-
-    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(shards), desc="verify", unit="shard", disable=None if progress else True, leave=False) as bar:
+    with ThreadPoolExecutor(max_workers=workers) as pool, _progress(len(shards), progress) as bar:
         for problems, n_files, n_bytes in pool.map(lambda sh: _check_shard(folder, sh, manifest, quick), shards):
             report.problems += problems
             report.n_files += n_files
@@ -259,7 +259,10 @@ def verify_mixture(folder: str | os.PathLike, quick: bool = False, *, manifest: 
     if not db.exists():
         report.problems.append(Problem(DB_NAME, "missing"))
     elif not quick:
-        report.problems += _check_accounting(folder, manifest)
+        if _has_duckdb():
+            report.problems += _check_accounting(folder, manifest)
+        else:
+            report.notes.append(f"{DB_NAME} not checked: DuckDB is not installed (pip install 'datakit[build]')")
     if not quick:
         tok = Path(manifest.tokenizer.path)
         if tok.exists():

@@ -1,16 +1,20 @@
-"""Contract 2: the manifest of a built mixture, the only thing training engines read.
+"""Contract 2: the manifest of a built mixture, the one typed definition every consumer reads.
 
 Layout of a built mixture folder:
 
     <output>/manifest.json        this model, written last (atomic rename): its presence means "complete"
-    <output>/tokens/<source>/*.ds tokenized shards in datatrove's format: little-endian uint16 tokens
-                                  (uint32 when the vocab exceeds 65,536), `.ds.index` = uint64 cumulative
+    <output>/tokens/<source>/*.ds tokenized shards in datatrove's format (datakit.contract.shards): little-endian
+                                  tokens of `tokenizer.token_size_bytes` bytes, `.ds.index` = uint64 cumulative
                                   document ends (in tokens), `.ds.loss` = one byte (0/1) per token where a
                                   loss mask applies
-    <output>/accounting.duckdb    per-document and per-shard counts
+    <output>/accounting.duckdb    per-document and per-shard counts (datakit.contract.accounting)
     <output>/report.md (+ .png)   what a person reads
 
 Every document in a shard is `<s> text </s>` (bos and eos ids from `tokenizer`).
+
+Every model here is strict: an unknown field is an error (a manifest from a newer datakit fails loudly
+instead of being half-read). `format` names the contract version; a reader refuses a major version it does
+not know.
 """
 
 from __future__ import annotations
@@ -20,30 +24,44 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from datakit.errors import UserError
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "datakit.mixture/1"
 
+# How documents of a source are laid out in its shards (datakit.contract.layouts has what each means).
+Layout = Literal["docs", "sft", "dpo_pairs"]
 
-class TokenizerInfo(BaseModel):
+# The uint16 boundary: token ids 0..65,535 fit 2 bytes, so a vocabulary of exactly 65,536 entries is stored
+# in 2 bytes per token; one entry more (65,537) needs ids up to 65,536 and therefore 4 bytes.
+UINT16_VOCAB_LIMIT = 65_536
+
+
+def token_size_for_vocab(vocab_size: int) -> int:
+    """Bytes per token on disk for a vocabulary of `vocab_size` entries: 2 up to 65,536, else 4."""
+    return 2 if vocab_size <= UINT16_VOCAB_LIMIT else 4
+
+
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class TokenizerInfo(_Strict):
     path: str
     sha256: str
     vocab_size: int
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
-    token_size_bytes: int = 2  # 2 for vocab <= 65,536, else 4
+    token_size_bytes: Literal[2, 4] = 2  # token_size_for_vocab(vocab_size); readers use this, never guess
 
 
-class Shard(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    path: str  # relative to the mixture folder, e.g. tokens/gsm8k/00000.ds
+class Shard(_Strict):
+    path: str  # relative to the mixture folder, e.g. tokens/gsm8k/gsm8k-00000.ds
     size_bytes: int
     sha256: str
     n_tokens: int
@@ -52,8 +70,7 @@ class Shard(BaseModel):
     loss_sha256: str | None = None  # set when a `.ds.loss` file accompanies the shard
 
 
-class SourceEntry(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class SourceEntry(_Strict):
     name: str
     uri: str
     format: str
@@ -66,10 +83,15 @@ class SourceEntry(BaseModel):
     epochs: float  # tokens_written / tokens_available
     weight: float  # share of the mixture's written tokens, sums to 1 over sources
     shards: list[Shard] = Field(default_factory=list)
+    # how the build got there (written by `datakit mix build`; optional for shards written by other tools)
+    max_epochs: float | None = None  # the spec's repetition limit
+    filters: list[dict] = Field(default_factory=list)  # per filter step: docs in/out, kept fraction
+    read_stats: dict[str, int] = Field(default_factory=dict)  # documents read, missing blobs, ...
+    layout: Layout = "docs"
+    context_tokens: int = 0  # long-context filler tokens written (sources with `context`)
 
 
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class Manifest(_Strict):
     format: str = FORMAT
     name: str
     seq_len: int
@@ -82,6 +104,17 @@ class Manifest(BaseModel):
     total_docs: int
     datakit_version: str
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    build_seconds: float | None = None
+    notes: list[str] = Field(default_factory=list)  # the plan's notes (what a person should know about the numbers)
+    inputs_sha256: str | None = None  # fingerprint of the input files: a rebuild with the same inputs is skipped
+    decontamination: dict = Field(default_factory=dict)  # per eval set: n-grams indexed, documents removed
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        if v != FORMAT:
+            raise ValueError(f"format {v!r} is not {FORMAT!r} (a mixture from another datakit version)")
+        return v
 
     def source(self, name: str) -> SourceEntry:
         for s in self.sources:
@@ -125,44 +158,3 @@ def write_manifest(folder: str | os.PathLike, manifest: Manifest) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, folder / MANIFEST_NAME)
     return folder / MANIFEST_NAME
-
-
-def verify_shards(folder: str | os.PathLike, manifest: Manifest | None = None) -> None:
-    """Full verification (datakit.mix.verify.verify_mixture); raise IntegrityError listing every bad file."""
-    from datakit.mix.verify import verify_mixture
-
-    verify_mixture(folder, manifest=manifest).raise_if_bad()
-
-
-def token_dtype(manifest_or_size: Manifest | int) -> np.dtype:
-    size = manifest_or_size.tokenizer.token_size_bytes if isinstance(manifest_or_size, Manifest) else manifest_or_size
-    return np.dtype("<u2") if size == 2 else np.dtype("<u4")
-
-
-def read_shard(path: str | os.PathLike, token_size_bytes: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Memory-map one shard: (tokens, doc_ends, loss_mask or None). doc_ends[i] is the end of doc i in tokens.
-
-    The index and loss mask are checked against the token count on every open (IntegrityError if broken)."""
-    from datakit.errors import IntegrityError
-    from datakit.mix.verify import structure_problems
-
-    path = Path(path)
-    index_path, loss_path = Path(f"{path}.index"), Path(f"{path}.loss")
-
-    def damaged(what: str, where: Path) -> IntegrityError:
-        return IntegrityError(f"shard is damaged: {what}", file=where,
-                              fix="rebuild the mixture: `datakit mix build <spec.toml>` (`datakit verify <mixture>` lists every bad file)")
-
-    for p in (path, index_path):
-        if not p.exists():
-            raise damaged("file is missing", p)
-    size, index_size = path.stat().st_size, index_path.stat().st_size
-    if size % token_size_bytes or index_size % 8:
-        raise damaged(f"{size:,} token bytes / {index_size:,} index bytes are not whole tokens / document ends", path)
-    tokens = np.memmap(path, dtype=token_dtype(token_size_bytes), mode="r") if size else np.zeros(0, token_dtype(token_size_bytes))
-    doc_ends = np.fromfile(index_path, dtype="<u8")
-    loss = np.memmap(loss_path, dtype=np.uint8, mode="r") if loss_path.exists() and loss_path.stat().st_size else None
-    problems = structure_problems(len(tokens), doc_ends, len(loss) if loss is not None else (0 if loss_path.exists() else None))
-    if problems:
-        raise damaged("; ".join(problems), path)
-    return tokens, doc_ends, loss
