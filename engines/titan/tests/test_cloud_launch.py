@@ -143,11 +143,20 @@ def test_unknown_names_list_the_valid_ones_and_a_price_flag_unblocks():
 @pytest.mark.slow
 def test_launch_without_cloud_credentials_reports_skypilots_check_plainly():
     """A real launch (no --dry-run) with no Azure login: SkyPilot's `sky check` says why, we print it, exit 2.
+    Then `titan status` and `titan down` against the same real (empty) SkyPilot state.
     (SkyPilot starts its local API server for the check; it is stopped afterwards.)"""
     try:
         r = titan("launch", "engines/titan/phases/longctx_sft_dpo.toml", "--cloud", "azure", "--gpu", "A100-80GB")
+        status = titan("status")
+        down = titan("down", "datakit-no-such-job")
     finally:
         subprocess.run([str(sky.sky_bin()), "api", "stop"], capture_output=True, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "error: --cloud: SkyPilot cannot use azure: Azure: disabled" in r.stderr
     assert "az login" in r.stderr or "pip install" in r.stderr  # SkyPilot's own reason, passed through
+    # status = `sky jobs queue` + `sky status`; down = `sky jobs cancel`: SkyPilot's own answers, its exit codes
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "sky jobs queue" in status.stderr and "sky status" in status.stderr
+    assert "No in-progress managed jobs" in status.stdout and "No existing clusters" in status.stdout
+    assert down.returncode != 0 and "sky jobs cancel -y -n datakit-no-such-job" in down.stderr
+    assert "No in-progress managed jobs" in down.stdout + down.stderr
