@@ -45,6 +45,15 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def stage_estimate(*, gpu_name: str, peak_flops_per_gpu: float, n_gpus: int, flops_per_token: float, mfu: float,
+                   stage_tokens: int | None, usd_per_gpu_hour: float | None) -> dict:
+    """`titan estimate`'s figures for one stage: tokens/s at `mfu` of the GPUs' peak, hours, dollars."""
+    tps = mfu * peak_flops_per_gpu * n_gpus / flops_per_token
+    hours = stage_tokens / tps / 3600 if stage_tokens else None
+    usd = hours * n_gpus * usd_per_gpu_hour if hours is not None and usd_per_gpu_hour is not None else None
+    return {"mfu": mfu, "gpu": gpu_name, "tokens_per_s": tps, "hours": hours, "usd": usd}
+
+
 class RunCost:
     """The cost record of one run folder. Call `update(step, tokens)` as training goes, `write()` to flush."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torchtitan.components.metrics import MetricsProcessor
 
-from datakit_titan.cost import RunCost
+from datakit_titan.cost import RunCost, stage_estimate
 from datakit_titan.estimate import gpu_for_device_name
 
 
@@ -38,10 +38,9 @@ class CostMetricsProcessor(MetricsProcessor):
         gpu = gpu_for_device_name(name) if device.type == "cuda" else None
         estimate = None
         if gpu is not None and config.flops_per_token > 0:
-            tps = config.estimate_mfu * gpu.peak_bf16_tflops * 1e12 * n_gpus / config.flops_per_token
-            hours = config.stage_tokens / tps / 3600 if config.stage_tokens else None
-            estimate = {"mfu": config.estimate_mfu, "gpu": gpu.name, "tokens_per_s": tps, "hours": hours,
-                        "usd": hours * n_gpus * config.usd_per_gpu_hour if hours is not None and config.usd_per_gpu_hour is not None else None}
+            estimate = stage_estimate(gpu_name=gpu.name, peak_flops_per_gpu=gpu.peak_bf16_tflops * 1e12, n_gpus=n_gpus,
+                                      flops_per_token=config.flops_per_token, mfu=config.estimate_mfu,
+                                      stage_tokens=config.stage_tokens or None, usd_per_gpu_hour=config.usd_per_gpu_hour)
         self.cost = RunCost(dump_folder, phase=config.phase_name, stage=config.stage, gpu=name, n_gpus=n_gpus,
                             usd_per_gpu_hour=config.usd_per_gpu_hour,
                             price_source=config.price_source or ("cpu" if device.type == "cpu" else "no price given"),

@@ -1,5 +1,6 @@
 """<run>/cost.json: written as a real `titan run --device cpu` goes, complete after a kill -9, added to by
-the resumed run (a second segment), and the same figures in TensorBoard."""
+the resumed run (a second segment), and the same figures in TensorBoard. The GPU-only fields (MFU, the
+estimate, estimate vs actual) are checked on the cost record itself with a clock we step: no GPU here."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ import pytest
 from test_titan_train import ROWS, SEQ, STEPS, losses, write_phase
 from titan_fixture import write_mixture
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_cost_json_survives_kill_9_and_the_resumed_run_adds_a_segment(tmp_path):
     mixture = write_mixture(tmp_path / "mix")
     phase = write_phase(tmp_path, "priced", mixture)
@@ -69,3 +69,38 @@ def test_cost_json_survives_kill_9_and_the_resumed_run_adds_a_segment(tmp_path):
             usd.update({e.step: e.value for e in acc.Scalars("cost/usd")})
     assert max(usd) == STEPS and usd[STEPS] > 0
     assert sorted(losses(out)) == list(range(1, STEPS + 1))
+
+
+def test_gpu_fields_mfu_estimate_and_projection_follow_from_the_measured_rate(tmp_path):
+    """One A100 80GB (312 TFLOPS bf16) at $3.673/GPU-hour, 1e9 FLOPs/token, a 1e9-token stage; the clock
+    moves 100 s while 31.2e6 tokens go through: 312,000 tokens/s = 100% MFU by definition of the formula."""
+    from datakit_titan.cost import RunCost, stage_estimate
+    from datakit_titan.estimate import gpu_for_device_name
+
+    gpu = gpu_for_device_name("NVIDIA A100 80GB PCIe")  # what torch reports on Standard_NC24ads_A100_v4
+    peak = gpu.peak_bf16_tflops * 1e12
+    est = stage_estimate(gpu_name=gpu.name, peak_flops_per_gpu=peak, n_gpus=1, flops_per_token=1e9, mfu=0.4,
+                         stage_tokens=1_000_000_000, usd_per_gpu_hour=3.673)
+    assert est["tokens_per_s"] == pytest.approx(0.4 * 312e12 / 1e9)  # 124,800 tokens/s
+    assert est["hours"] == pytest.approx(1e9 / 124_800 / 3600) and est["usd"] == pytest.approx(est["hours"] * 3.673)
+    two = stage_estimate(gpu_name=gpu.name, peak_flops_per_gpu=peak, n_gpus=2, flops_per_token=1e9, mfu=0.4,
+                         stage_tokens=1_000_000_000, usd_per_gpu_hour=3.673)
+    assert two["hours"] == pytest.approx(est["hours"] / 2) and two["usd"] == pytest.approx(est["usd"])  # half the time, same GPU-hours
+    now = [1000.0]
+    cost = RunCost(tmp_path, phase="longctx_sft_dpo", stage=1, gpu="NVIDIA A100 80GB PCIe", n_gpus=1, usd_per_gpu_hour=3.673,
+                   price_source="dated table", flops_per_token=1e9, peak_flops_per_gpu=peak, stage_tokens=1_000_000_000,
+                   estimate=est, clock=lambda: now[0])
+    cost.begin(0)
+    now[0] += 100.0
+    rec = cost.update(step=10, tokens=31_200_000)
+    assert rec["tokens_per_s"] == pytest.approx(312_000) and rec["mfu"] == pytest.approx(1.0)
+    assert rec["usd"] == pytest.approx(100 / 3600 * 3.673)
+    assert rec["usd_per_billion_tokens"] == pytest.approx(rec["usd"] / 31.2e6 * 1e9)
+    proj = rec["projected"]
+    assert proj["hours"] == pytest.approx(1e9 / 312_000 / 3600) and proj["usd"] == pytest.approx(proj["hours"] * 3.673)
+    assert proj["speed_vs_estimate"] == pytest.approx(312_000 / 124_800)  # 2.5x faster than the 40% MFU estimate
+    m = cost.metrics()
+    assert m["cost/mfu"] == pytest.approx(1.0) and m["cost/speed_vs_estimate"] == pytest.approx(2.5)
+    assert m["cost/projected_usd"] == pytest.approx(proj["usd"])
+    assert cost.write()["segments"][0]["tokens_end"] == 31_200_000
+    assert json.loads((tmp_path / "cost.json").read_text())["mfu"] == pytest.approx(1.0)
