@@ -61,14 +61,26 @@ def test_dry_run_prints_every_az_command_lookups_before_creates():
     boot = next(c for c in cmds if c.startswith("az vm run-command create"))
     assert "PHASE=engines/titan/phases/longctx_sft_dpo.toml" in boot and "OUTPUT=outputs/longctx_sft_dpo" in boot
     assert "WANDB_API_KEY=\\<redacted\\>" in boot and "k-secret-123" not in text
+    # cost.json on the VM is priced: the script's default is the dated table's pay-as-you-go price
+    import tomllib
+
+    table = tomllib.loads((REPO / "engines/titan/datakit_titan/cloud/prices.toml").read_text())["price"]
+    azure = next(p for p in table if p["instance_type"] == "Standard_NC24ads_A100_v4")
+    assert f"PRICE={azure['usd_per_hour']}" in boot
+    assert "--price-per-hour $PRICE" in (DEPLOY / "vm-bootstrap.sh").read_text()
     assert "datakit cost --azure-usage usage.json" in text
 
 
 def test_spot_and_options_change_the_commands_and_a_bad_option_is_refused():
-    cmds = az_lines(sh("azure-deployment.sh", "--dry-run", "--spot", "--location", "westus3", "--resource-group", "rg2",
-                       "--repo", "https://example.invalid/d.git").stdout)
+    cmds = az_lines(sh("azure-deployment.sh", "--dry-run", "--spot", "--price-per-hour", "1.10", "--location", "westus3",
+                       "--resource-group", "rg2", "--repo", "https://example.invalid/d.git").stdout)
     vm = next(c for c in cmds if c.startswith("az vm create"))
     assert "--priority Spot --eviction-policy Deallocate" in vm and "-g rg2" in vm
+    assert "PRICE=1.10" in next(c for c in cmds if c.startswith("az vm run-command create"))
+    r = sh("azure-deployment.sh", "--dry-run", "--spot", "--repo", "https://example.invalid/d.git")  # no spot price is assumed
+    assert r.returncode == 2 and r.stderr.startswith("error: --price-per-hour: spot prices move")
+    r = sh("azure-deployment.sh", "--dry-run", "--price-per-hour", "cheap", "--repo", "https://example.invalid/d.git")
+    assert r.returncode == 2 and "cheap is not a price" in r.stderr
     assert "az group create -n rg2 -l westus3 -o none" in cmds
     r = sh("azure-deployment.sh", "--dry-run", "--bogus")
     assert r.returncode == 2 and r.stderr.startswith("error: --bogus: unknown option")

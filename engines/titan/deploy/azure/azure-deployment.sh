@@ -23,11 +23,14 @@ PHASE=engines/titan/phases/longctx_sft_dpo.toml
 REPO=""                         # git URL the VM clones (default: this checkout's origin)
 SSH_KEY="$HOME/.ssh/id_rsa.pub"
 SPOT=0
+PRICE=3.673                     # $/GPU-hour for <run>/cost.json: Standard_NC24ads_A100_v4, eastus, pay-as-you-go
+                                # (engines/titan/datakit_titan/cloud/prices.toml); with --spot pass yours
 DRY_RUN=0
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; cat <<'OPTS'
 options: --dry-run  --resource-group NAME  --location REGION  --vm-name NAME  --size SKU  --image URN
          --storage-account NAME  --container NAME  --phase FILE  --repo URL  --ssh-key FILE  --spot
+         --price-per-hour USD (per GPU-hour, for cost.json; default the pay-as-you-go price above)
 OPTS
 }
 
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
     --repo) REPO=$2; shift ;;
     --ssh-key) SSH_KEY=$2; shift ;;
     --spot) SPOT=1 ;;
+    --price-per-hour) PRICE=$2; SET_PRICE=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "error: $1: unknown option (fix: see --help)" >&2; exit 2 ;;
   esac
@@ -64,6 +68,10 @@ value() {  # value DEFAULT CMD...: a query's output (a dry run prints the comman
   if [ "$DRY_RUN" = 1 ]; then { printf '+'; printf ' %q' "$@"; printf '\n'; } >&2; echo "$default"; else "$@"; fi
 }
 
+if [ "$SPOT" = 1 ] && [ -z "${SET_PRICE:-}" ]; then
+  echo "error: --price-per-hour: spot prices move by the hour, so none is assumed (fix: pass the spot price you see, e.g. --price-per-hour 1.10)" >&2; exit 2
+fi
+if ! [[ "$PRICE" =~ ^[0-9]+([.][0-9]+)?$ ]]; then echo "error: --price-per-hour: $PRICE is not a price in dollars (fix: e.g. 3.673)" >&2; exit 2; fi
 if [ ! -f "$PHASE" ]; then echo "error: $PHASE: phase file not found (fix: run from the checkout's root, or pass --phase)" >&2; exit 2; fi
 if [ "$DRY_RUN" = 0 ] && ! command -v az >/dev/null; then
   echo "error: az: the Azure CLI is not installed (fix: https://learn.microsoft.com/cli/azure/install-azure-cli, then az login)" >&2; exit 2
@@ -110,7 +118,7 @@ if [ -n "${WANDB_API_KEY:-}" ]; then
 fi
 BOOT="$(dirname "$0")/vm-bootstrap.sh"
 run az vm run-command create -g "$RG" --vm-name "$VM" --name datakit-train --async-execution true --run-as-user azureuser \
-  --script "@$BOOT" --parameters "REPO=$REPO" "PHASE=$PHASE" "BLOB=$BLOB" "MIXTURE=$MIXTURE" "OUTPUT=$OUTPUT" "${wandb_params[@]}" -o none
+  --script "@$BOOT" --parameters "REPO=$REPO" "PHASE=$PHASE" "BLOB=$BLOB" "MIXTURE=$MIXTURE" "OUTPUT=$OUTPUT" "PRICE=$PRICE" "${wandb_params[@]}" -o none
 
 IP=$(value "<vm-public-ip>" az vm show -d -g "$RG" -n "$VM" --query publicIps -o tsv)
 cat <<DONE
