@@ -104,6 +104,20 @@ def test_the_older_flat_az_schema_reads_too(project, tmp_path):
     assert a["by_category"] == {"Microsoft.Compute": pytest.approx(7.346)}
 
 
+def test_the_rest_apis_envelope_and_properties_read_too(project, tmp_path):
+    """`az rest` on .../providers/Microsoft.Consumption/usageDetails: {"value": [{id, kind, properties: {...}}]}."""
+    items = json.loads(SAMPLE.read_text())
+    head = ("id", "name", "type", "kind", "tags")
+    rest = {"value": [{**{k: i[k] for k in head if k in i}, "properties": {k: v for k, v in i.items() if k not in head}} for i in items]}
+    f = tmp_path / "rest.json"
+    f.write_text(json.dumps(rest))
+    got = json.loads(datakit("--azure-usage", str(f), "--json", cwd=project).stdout)["azure"]
+    flat = json.loads(datakit("--azure-usage", str(SAMPLE), "--json", cwd=project).stdout)["azure"]
+    assert got["total"] == pytest.approx(flat["total"]) and got["total"] > 0
+    assert got["by_category"] == pytest.approx(flat["by_category"]) and got["by_resource_group"] == flat["by_resource_group"]
+    assert (got["first_day"], got["last_day"]) == (flat["first_day"], flat["last_day"])
+
+
 @pytest.mark.parametrize("content,expect", [("not json", "not JSON"), ('{"a": 1}', "expected a JSON list"), ('[{"x": 1}]', "usage detail 0 has no readable cost")])
 def test_a_bad_usage_file_is_a_clear_error(project, tmp_path, content, expect):
     f = tmp_path / "bad.json"

@@ -6,7 +6,10 @@ Two shapes, by az version:
 - api-version 2024-08-01 (aaz): objects with `kind` "legacy" (pay-as-you-go, credit offers: `cost`,
   `billingCurrency`, `date`, `resourceGroup`, `meterDetails.meterCategory`) or "modern" (Microsoft Customer
   Agreement: `costInUSD` / `costInBillingCurrency`, `billingCurrencyCode`, `meterCategory`).
-A sample of the second kind ships as datakit/cost/samples/az_consumption_usage.json.
+- the REST API's own shape (`az rest` on .../Microsoft.Consumption/usageDetails): a `value` list whose items
+  hold those fields under `properties`; both are unwrapped.
+A sample of the second kind ships as datakit/cost/samples/az_consumption_usage.json (constructed in that
+schema with example ids and our dated price; not a real bill).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def read_azure_usage(path: str | Path) -> dict:
     by_group: dict[str, float] = defaultdict(float)
     dates = []
     for i, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("properties"), dict):
+            item = {**item, **item["properties"]}  # the REST API's shape (`az rest`): the fields sit under properties
         try:
             usd, cur = _cost(item)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
