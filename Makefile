@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml engines/titan/pyproject.toml
 	# engines/titan[export] builds llama.cpp from source (llama-cpp-python): ~18 min on 2 cores the first
 	# time, seconds afterwards (pip caches the wheel)
 	@echo "installing; the first install builds llama.cpp from source (~18 min on 2 cores)"
-	$(BIN)/pip install -q -e ".[test]" -e "engines/titan[test,export]"
+	$(BIN)/pip install -q -e ".[all,test]" -e "engines/titan[test,export]"
 	touch $@
 
 # the base SkyPilot package (~2 min): `titan launch` tests parse its task YAML with SkyPilot's own parser

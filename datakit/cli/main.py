@@ -16,6 +16,26 @@ from datakit.errors import UserError
 # litellm fetches a price map at import unless told not to; we never want network at import time.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# third-party module -> the datakit extra that installs it (pyproject.toml); a command that needs a missing
+# one says which extra to install instead of a traceback
+EXTRA_OF = {
+    **dict.fromkeys(["datatrove", "datasets", "orjson", "pyarrow", "duckdb", "polars", "tokenizers", "fsspec", "matplotlib",
+                     "spacy", "s3fs"], "build"),
+    **dict.fromkeys(["litellm", "tenacity", "datasketch", "aiohttp"], "synth"),
+    "transformers": "score",
+}
+
+
+def missing_extra(e: ModuleNotFoundError) -> UserError | None:
+    """The UserError for a command whose extra is not installed (None: not one of ours, a real bug)."""
+    root = (e.name or "").split(".")[0]
+    extra = EXTRA_OF.get(root)
+    if extra is None:
+        return None
+    return UserError(f"this command needs {root}, which is not installed", field=f"datakit[{extra}]",
+                     fix=f"pip install 'datakit[{extra}]' (or 'datakit[all]')")
+
+
 app = typer.Typer(
     help="datakit: build curated, token-accounted training mixtures and synthetic planning data.",
     no_args_is_help=True,
@@ -63,6 +83,12 @@ def main() -> None:
     except UserError as e:
         print(e.render(), file=sys.stderr)
         sys.exit(e.exit_code)
+    except ModuleNotFoundError as e:
+        err = missing_extra(e)
+        if err is None:
+            raise
+        print(err.render(), file=sys.stderr)
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

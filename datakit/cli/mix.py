@@ -74,3 +74,23 @@ def build(
     for n in m.notes:
         typer.echo(f"  note: {n}")
     typer.echo(f"report: {spec.output / 'report.md'}")
+
+
+@app.command()
+def export(
+    mixture: Path = typer.Argument(..., help="Built mixture folder, e.g. data/mixtures/pretrain."),
+    to: str = typer.Option(..., "--to", help="megatron (.bin/.idx + blend.txt) | hf-parquet | mds (MosaicML streaming)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: one .bin/.idx, parquet file or MDS folder per source."),
+    drop_loss_masks: bool = typer.Option(False, "--drop-loss-masks", help="megatron: export sources with loss masks without them."),
+):
+    """Write a built mixture in the format another trainer reads, one output per source (files verified first).
+
+        datakit mix export data/mixtures/pretrain --to megatron --out exports/pretrain-megatron
+        datakit mix export data/mixtures/smoke_sft_dpo --to hf-parquet --out exports/smoke-parquet
+    """
+    from datakit.export import export_mixture
+
+    written = export_mixture(mixture, to, out, drop_loss_masks=drop_loss_masks)
+    typer.echo(f"exported {mixture} as {to}: {len(written)} outputs in {out}")
+    for p in written:
+        typer.echo(f"  {p}")

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from datakit.errors import UserError
 
@@ -58,6 +58,13 @@ class TokenizerInfo(_Strict):
     bos_id: int = 1
     eos_id: int = 2
     token_size_bytes: Literal[2, 4] = 2  # token_size_for_vocab(vocab_size); readers use this, never guess
+
+    @model_validator(mode="after")
+    def _uint16_rule(self) -> "TokenizerInfo":
+        if self.token_size_bytes != token_size_for_vocab(self.vocab_size):
+            raise ValueError(f"token_size_bytes {self.token_size_bytes} does not fit vocab_size {self.vocab_size:,} "
+                             f"(the rule: 2 bytes up to {UINT16_VOCAB_LIMIT:,} entries, else 4)")
+        return self
 
 
 class Shard(_Strict):

@@ -69,7 +69,8 @@ def read_shard(path: str | os.PathLike, token_size_bytes: int = 2) -> tuple[np.n
     if size % token_size_bytes or index_size % INDEX_ENTRY_BYTES:
         raise damaged(f"{size:,} token bytes / {index_size:,} index bytes are not whole tokens / document ends", path)
     tokens = np.memmap(path, dtype=dtype, mode="r") if size else np.zeros(0, dtype)
-    doc_ends = np.fromfile(index_path, dtype="<u8")
+    # memory-mapped: a process (or every rank on a node) holds only the index pages it touches
+    doc_ends = np.memmap(index_path, dtype="<u8", mode="r") if index_size else np.zeros(0, "<u8")
     loss = np.memmap(loss_path, dtype=np.uint8, mode="r") if loss_path.exists() and loss_path.stat().st_size else None
     problems = structure_problems(len(tokens), doc_ends, len(loss) if loss is not None else (0 if loss_path.exists() else None))
     if problems:

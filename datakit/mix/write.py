@@ -13,43 +13,38 @@ from tqdm.auto import tqdm
 
 from datakit.errors import UserError
 from datakit.mix import pipeline as P
-from datakit.contract import DocRow, Shard, read_shard, sha256_file, token_dtype
+from datakit.contract import DocRow, Shard, sha256_file, token_dtype
+from datakit.contract.reader import ShardDocs
 from datakit.mix.sample import choose_documents, source_rng
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 
 
 class Pool:
-    """A source's tokenized documents after curation: lengths, ids, chars, scores, and where their tokens live."""
+    """A source's tokenized documents after curation: lengths, ids, chars, scores, and their tokens (the
+    contract's document index over the tokenize stage's shards)."""
 
     def __init__(self, work: P.Work, source: str, token_size: int):
-        self.files, starts, ends, file_of = [], [], [], []
+        files = sorted(work.tokenized(source).glob("*.ds"))
+        self.docs = ShardDocs(files, token_size)
         self.ids, self.chars, self.scores = [], [], []
-        for k, ds in enumerate(sorted(work.tokenized(source).glob("*.ds"))):
+        for k, ds in enumerate(files):
             rank = ds.name.rsplit("_", 2)[-2]
-            _, doc_ends, _ = read_shard(ds, token_size)
-            doc_ends = doc_ends.astype(np.int64)
-            self.files.append(ds)
-            starts.append(np.concatenate([[0], doc_ends[:-1]]))
-            ends.append(doc_ends)
-            file_of.append(np.full(len(doc_ends), k, np.int32))
+            n_docs = int(self.docs.doc_offset[k + 1] - self.docs.doc_offset[k])
             info = [json.loads(x) for x in (work.docinfo(source) / f"{rank}.jsonl").read_text().splitlines()]
-            if len(info) != len(doc_ends):
-                raise RuntimeError(f"{ds}: {len(doc_ends)} documents but {len(info)} doc-info rows")
+            if len(info) != n_docs:
+                raise RuntimeError(f"{ds}: {n_docs} documents but {len(info)} doc-info rows")
             self.ids += [i["id"] for i in info]
             self.chars += [i["n_chars"] for i in info]
             self.scores += [i["score"] for i in info]
-        cat = lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt)  # noqa: E731
-        self.start, self.end, self.file = cat(starts, np.int64), cat(ends, np.int64), cat(file_of, np.int32)
-        self.lengths = self.end - self.start
-        self.maps = [read_shard(f, token_size) for f in self.files]
-        self.has_loss = any(m[2] is not None for m in self.maps)
+        self.lengths = self.docs.lengths()
+        self.has_loss = self.docs.has_loss
 
     def tokens(self, d: int) -> np.ndarray:
-        return np.asarray(self.maps[self.file[d]][0][self.start[d]:self.end[d]])
+        return np.asarray(self.docs.doc(d).tokens)
 
     def loss(self, d: int) -> np.ndarray:
-        loss = self.maps[self.file[d]][2]
-        return np.asarray(loss[self.start[d]:self.end[d]], np.uint8) if loss is not None else np.ones(self.lengths[d], np.uint8)
+        loss = self.docs.doc(d).loss_mask
+        return np.asarray(loss, np.uint8) if loss is not None else np.ones(self.lengths[d], np.uint8)
 
 
 @dataclass

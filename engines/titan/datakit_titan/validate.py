@@ -7,8 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from datakit.errors import UserError
-from datakit.contract import Manifest, load_manifest
-from datakit_titan.dataset import open_mixture
+from datakit.contract import Manifest, load_manifest, open_mixture
 from datakit_titan.phase import Phase, check_warmup
 from datakit_titan.presets import PRESETS
 
@@ -63,7 +62,7 @@ def check_phase(phase: Phase, *, device: str = "cuda", n_gpus: int = 1, gpu_memo
     """Every check that needs no model: mixture complete and intact, vocab, token budget, init_from, seq_len, fit."""
     mixture = Path(phase.phase.mixture)
     try:
-        manifest = open_mixture(mixture)
+        manifest = open_mixture(mixture).manifest
     except UserError as e:  # name the phase file and field; the mixture folder goes into the message
         e.what = f"{e.file}: {e.what}" if e.file and e.file != str(phase.path) else e.what
         e.file, e.field = str(phase.path), e.field if e.field and e.field.startswith("phase.") else "phase.mixture"

@@ -19,8 +19,8 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datakit.errors import UserError  # noqa: E402
 from datakit.contract import load_manifest, read_shard  # noqa: E402
-from datakit_titan.prefs.loss import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT  # noqa: E402
-from datakit_titan.prefs.pairs import PairDataset  # noqa: E402
+from datakit.adapters.losses import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT  # noqa: E402
+from datakit_titan.dataset import PairDataset  # noqa: E402
 
 SEQ = 128  # the mixture's seq_len: every example (context + prompt + completion) fits in 128 tokens
 SAMPLES = Path(__import__("datakit.samples", fromlist=["x"]).__file__).parent

@@ -21,7 +21,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from datakit_titan.prefs.loss import (  # noqa: E402
+from datakit.adapters.losses import (  # noqa: E402
     IGNORE_INDEX,
     ROLE_CHOSEN,
     ROLE_REJECTED,

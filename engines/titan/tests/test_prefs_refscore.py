@@ -14,8 +14,8 @@ from test_prefs_data import SEQ, copy_mixture, prefs_mixture, source_docs  # noq
 
 from datakit.errors import UserError
 from datakit.contract import load_manifest
-from datakit_titan.prefs.loss import ROLE_CHOSEN, ROLE_REJECTED, LossConfig, preference_loss, sequence_logps
-from datakit_titan.prefs.pairs import PairDataset
+from datakit.adapters.losses import ROLE_CHOSEN, ROLE_REJECTED, LossConfig, preference_loss, sequence_logps
+from datakit_titan.dataset import PairDataset
 from datakit_titan.prefs.refscore import compute_refscores, expected_reference, load_refscores, refscore_files, titan_forward
 
 ROPE = {"theta": 10_000.0, "scaling": "none"}

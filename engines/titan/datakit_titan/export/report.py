@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from datakit.errors import UserError
-from datakit.contract import read_shard
+from datakit.contract import open_mixture
 
 # Anchors quoted in issue 11 (not measured here): llama.cpp's perplexity table for Llama-3-8B
 # (ppl increase over f16) and a ~2B model's reported increase in percent.
@@ -47,22 +47,16 @@ def heldout_tokens(mixture: str | Path, n_tokens: int) -> tuple[np.ndarray, dict
     """The last documents of each source (whole documents, `<s> .. </s>`), n_tokens in all, split by
     the manifest's weights; returns the token stream and the manifest. The mixture's shards are
     checked against their sha256 first."""
-    from datakit_titan.dataset import open_mixture
-
-    manifest = open_mixture(mixture, verify=True)
+    mix = open_mixture(mixture, verify=True)
+    manifest = mix.manifest
     stream = []
-    for src in manifest.sources:
+    for src in mix.sources:
         want = int(round(n_tokens * src.weight))
         got: list[np.ndarray] = []
-        for shard in reversed(src.shards):
-            toks, ends, _ = read_shard(Path(mixture) / shard.path, manifest.tokenizer.token_size_bytes)
-            starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-            for a, b in zip(starts[::-1], ends[::-1].astype(np.int64)):
-                if sum(len(g) for g in got) >= want:
-                    break
-                got.append(np.asarray(toks[a:b]))
+        for i in reversed(range(src.n_docs)):
             if sum(len(g) for g in got) >= want:
                 break
+            got.append(np.asarray(src.doc(i).tokens))
         stream.extend(got[::-1])
     if not stream:
         raise UserError("the mixture has no documents to score", file=Path(mixture) / "manifest.json", fix="pass a built mixture with tokens")

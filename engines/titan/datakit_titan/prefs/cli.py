@@ -72,7 +72,7 @@ def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, m
     with TorchTitan (torchrun when nproc > 1). Rerunning resumes from the newest checkpoint.
     wandb: offline | online | off, overriding the phase's metrics.wandb."""
     from datakit_titan.prefs.config_registry import ENV_REFERENCE, reference_for
-    from datakit_titan.prefs.pairs import PairDataset
+    from datakit_titan.dataset import PairDataset
     from datakit_titan.validate import check_phase
 
     phase = load_prefs_phase(path)

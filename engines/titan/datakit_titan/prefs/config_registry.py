@@ -23,7 +23,7 @@ from torchtitan.protocols.model_spec import ModelSpec
 
 from datakit_titan import config_registry as base
 from datakit_titan.prefs.dataloader import PairDataLoader
-from datakit_titan.prefs.loss import NEEDS_REFERENCE, LossConfig
+from datakit.adapters.losses import NEEDS_REFERENCE, LossConfig
 from datakit_titan.prefs.phase import PrefsPhase, load_prefs_phase
 from datakit_titan.prefs.trainer import PrefsTrainer
 from datakit_titan.spec import model_config

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torchtitan.components.dataloader import ParallelAwareDataloader
 
-from datakit_titan.prefs.pairs import PairDataset
+from datakit_titan.dataset import PairDataset
 
 
 class PairDataLoader(ParallelAwareDataloader):

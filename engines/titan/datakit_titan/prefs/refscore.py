@@ -34,8 +34,9 @@ from tqdm.auto import tqdm
 
 from datakit.errors import UserError
 from datakit.contract import Manifest, SourceEntry, load_manifest
-from datakit_titan.prefs.loss import sequence_logps, sequence_logps_from_hidden
-from datakit_titan.prefs.pairs import example_row, read_source
+from datakit.contract.layouts import example_row
+from datakit.contract.reader import SourceDocs
+from datakit.adapters.losses import sequence_logps, sequence_logps_from_hidden
 
 REFSCORE_DIR = "refscore"
 FORMAT = "datakit.refscore/1"
@@ -93,8 +94,9 @@ def titan_forward(model: torch.nn.Module) -> Forward:
     return forward
 
 
-def _pair_rows(src, pair: int) -> list[np.ndarray]:
-    return [src.doc(2 * pair + j) for j in (0, 1)]
+def _pair_rows(src: SourceDocs, pair: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(tokens, loss mask) of the chosen and the rejected example of a pair."""
+    return [(np.asarray(t), np.asarray(lm) if lm is not None else np.ones(len(t), np.uint8)) for t, lm in (src.doc(2 * pair + j) for j in (0, 1))]
 
 
 def compute_refscores(
@@ -131,8 +133,8 @@ def compute_refscores(
     for i, entry in enumerate(manifest.sources):
         if entry.layout != "dpo_pairs" or not entry.shards:
             continue
-        src = read_source(folder, manifest, i)
-        n_pairs = len(src.start) // 2
+        src = SourceDocs(folder, entry, manifest.tokenizer.token_size_bytes)
+        n_pairs = src.n_docs // 2
         identity = {"checkpoint_sha256": sha, "tokenizer_sha256": manifest.tokenizer.sha256, "spec_sha256": manifest.spec_sha256,
                     "data_sha256": source_data_sha256(entry), "rope": rope or {}, "n_pairs": n_pairs}
         npz, meta_path = refscore_files(folder, entry.name)

@@ -24,7 +24,7 @@ import torch
 from torchtitan.distributed import utils as dist_utils
 from torchtitan.tools.logging import logger
 
-from datakit_titan.prefs.loss import IGNORE_INDEX, ROLE_CHOSEN, ROLE_SFT, LossConfig, preference_loss, sequence_logps_from_hidden, summarize
+from datakit.adapters.losses import IGNORE_INDEX, ROLE_CHOSEN, ROLE_SFT, LossConfig, preference_loss, sequence_logps_from_hidden, summarize
 from datakit_titan.trainer import DatakitTrainer
 
 _NOT_MODEL_INPUTS = ("role", "pair_id", "ref_logps")

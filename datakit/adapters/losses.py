@@ -1,8 +1,14 @@
-"""SFT + DPO (and ORPO) losses over rows of completion tokens.
+"""SFT + DPO (and ORPO) losses over rows of completion tokens: plain PyTorch, usable in any train.py.
 
-Rows come from `datakit_titan.prefs.pairs`: every row is one example, `labels[t]` is the token
-after `input[t]` (TorchTitan's already-shifted convention) and IGNORE_INDEX where the token is
-not a training target (context, prompt, padding). A row's `role` says what it is:
+    from datakit.adapters.losses import LossConfig, sft_dpo_loss
+
+    logits = model(batch["input_ids"])                                  # [B, T, V]
+    loss, sums = sft_dpo_loss(logits, batch["labels"], batch["role"], batch["ref_logps"], LossConfig("sft_dpo"))
+
+Rows come from `datakit.contract.cursors.ExampleCursor` (the engine's and `datakit.adapters.torch`'s
+example datasets): every row is one example, `labels[t]` is the token after `input[t]` (the
+already-shifted convention) and IGNORE_INDEX where the token is not a training target (context,
+prompt, padding). A row's `role` says what it is:
 
     ROLE_SFT      an SFT example (or a plain document): its targets count in the SFT term
     ROLE_CHOSEN   the chosen half of a pair; the rejected half is the next row
@@ -39,8 +45,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100  # torchtitan.components.loss.IGNORE_INDEX
-ROLE_PAD, ROLE_SFT, ROLE_CHOSEN, ROLE_REJECTED = -1, 0, 1, 2
+from datakit.contract.layouts import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT
+
 LOSSES = ("sft_dpo", "sft", "dpo", "orpo")
 NEEDS_REFERENCE = {"sft_dpo", "dpo"}
 NEEDS_PAIRS = {"sft_dpo", "dpo", "orpo"}
@@ -228,3 +234,27 @@ def summarize(sums: dict[str, torch.Tensor | float], config: LossConfig) -> dict
         out["rewards/margins"] = (f["reward_chosen"] - f["reward_rejected"]) / pairs
         out["rewards/accuracies"] = f["reward_correct"] / pairs
     return out
+
+
+def sft_dpo_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    role: torch.Tensor,
+    ref_logps: torch.Tensor | None = None,
+    config: LossConfig | None = None,
+    *,
+    sft_tokens: torch.Tensor | float | None = None,
+    n_pairs: torch.Tensor | float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The phase-3 loss of a batch of example rows, from the model's logits: `sequence_logps` then
+    `preference_loss` (default config: sft + 0.5 * dpo, beta 0.1).
+
+    logits [B, T, V]; labels [B, T] (shifted, IGNORE_INDEX off the completion); role [B] (ROLE_*);
+    ref_logps [B]: the reference model's sequence log-probs of each row's completion (`titan refscore`
+    computes them once; needed for "dpo" / "sft_dpo")."""
+    sums_logps, n_tokens = sequence_logps(logits, labels)
+    return preference_loss(sums_logps, n_tokens, role, ref_logps, config or LossConfig(), sft_tokens=sft_tokens, n_pairs=n_pairs)
+
+
+__all__ = ["IGNORE_INDEX", "ROLE_PAD", "ROLE_SFT", "ROLE_CHOSEN", "ROLE_REJECTED", "LOSSES", "NEEDS_REFERENCE", "NEEDS_PAIRS",
+           "LossConfig", "token_logps", "sequence_logps", "sequence_logps_from_hidden", "preference_loss", "sft_dpo_loss", "summarize"]
