@@ -134,6 +134,22 @@ def test_skypilots_cost_report_is_read_from_its_environment(project, monkeypatch
     assert "SkyPilot cost report: 0 cluster(s), $0.00" in datakit("--sky", cwd=project).stdout
 
 
+def test_a_cost_json_from_your_own_training_loop_counts_too(project):
+    """datakit.adapters.records.CostRecorder (examples/plain_torch.py) writes its own fields: the same ledger reads them."""
+    from datakit.adapters.records import CostRecorder
+
+    rec = CostRecorder(project / "outputs" / "my-loop" / "cost.json", gpu_type="RTX 5090", n_gpus=2, usd_per_gpu_hour=0.69)
+    for _ in range(3):
+        rec.step(tokens=4096)
+    written = rec.close()
+    rep = json.loads(datakit("--json", cwd=project).stdout)
+    (row,) = [g for g in rep["gpu"] if g["phase"] == "my-loop"]
+    assert (row["gpu"], row["n_gpus"], row["tokens"]) == ("RTX 5090", 2, 3 * 4096)
+    assert row["usd"] == pytest.approx(written["cost_usd"]) and row["gpu_hours"] == pytest.approx(written["gpu_hours"])
+    assert rep["totals"]["gpu_usd"] == pytest.approx(36.73 + written["cost_usd"])
+    assert "my-loop" in datakit(cwd=project).stdout
+
+
 def test_datakit_cost_does_not_import_torch():
     code = "import sys, datakit.cost.report, datakit.cost.runs, datakit.cost.azure, datakit.cli.cost; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

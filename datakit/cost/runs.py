@@ -62,8 +62,21 @@ def synth_rows(roots: list[Path]) -> list[dict]:
     return rows
 
 
+def _recorder_row(path: Path, rec: dict) -> dict:
+    """A cost.json from datakit.adapters.records.CostRecorder (a user's own training loop): its fields mapped
+    onto the engine's row; the run folder's name stands for the phase."""
+    tokens = int(rec.get("tokens", 0))
+    return {
+        "kind": "gpu", "folder": str(path.parent), "phase": path.parent.name, "stage": 1, "gpu": rec["gpu_type"],
+        "n_gpus": rec.get("n_gpus", 1), "wall_hours": rec.get("wall_hours", 0.0), "gpu_hours": rec["gpu_hours"], "usd": rec["cost_usd"],
+        "usd_per_gpu_hour": rec.get("usd_per_gpu_hour"), "price_source": "CostRecorder (your training loop)", "tokens": tokens,
+        "usd_per_billion_tokens": rec["cost_usd"] / tokens * 1e9 if tokens else None, "segments": None, "projected_usd": None,
+    }
+
+
 def gpu_rows(roots: list[Path]) -> list[dict]:
-    """One row per training run folder with a cost.json (each seq-len stage is its own run)."""
+    """One row per training run folder with a cost.json (each seq-len stage is its own run): the engine's
+    (`titan run`, schema datakit.run_cost/1) and CostRecorder's (datakit.adapters.records, any training loop)."""
     rows = []
     for root in roots:
         for path in sorted(_walk(root, "cost.json")):
@@ -72,6 +85,8 @@ def gpu_rows(roots: list[Path]) -> list[dict]:
             except ValueError as e:
                 raise UserError(f"not valid JSON: {e}", file=str(path), fix="a run's cost.json is rewritten at its next log step; delete it if the run is gone") from e
             if rec.get("schema") != RUN_COST_SCHEMA:
+                if isinstance(rec, dict) and {"gpu_type", "cost_usd", "gpu_hours"} <= set(rec):
+                    rows.append(_recorder_row(path, rec))
                 continue
             rows.append({
                 "kind": "gpu", "folder": str(path.parent), "phase": rec["phase"], "stage": rec.get("stage", 1), "gpu": rec["gpu"],
