@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 SKY_VENV ?= .venv-sky
 SKYPILOT = skypilot==0.14.1
 
-.PHONY: install demo test clean cloud
+.PHONY: install demo test clean cloud slurm
 
 install: $(VENV)/.installed
 
@@ -35,8 +35,20 @@ cloud: $(SKY_VENV)/.installed
 demo: install
 	$(BIN)/datakit demo
 
-test: install $(SKY_VENV)/.installed
+test: install slurm $(SKY_VENV)/.installed
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The Slurm scale-out test (tests/test_scale_out.py) starts a real single-node cluster from Debian's packages.
+# Installed here when missing (root, or passwordless sudo); if that is impossible the test fails and says why.
+SLURM_PKGS = slurmctld slurmd slurm-client munge
+slurm:
+	@command -v sbatch >/dev/null && test -x /usr/sbin/slurmctld -a -x /usr/sbin/slurmd -a -x /usr/sbin/munged || { \
+	  echo "installing Slurm for the scale-out test: apt-get install $(SLURM_PKGS)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(SLURM_PKGS) >/dev/null 2>&1 || { \
+	    $$SUDO apt-get update -q >/dev/null 2>&1 && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(SLURM_PKGS) >/dev/null; } || \
+	  echo "warning: could not install Slurm ($(SLURM_PKGS)); the Slurm scale-out test will fail with the reason"; }
 
 clean:
 	rm -rf $(VENV) $(SKY_VENV) data tokenizers outputs exports

@@ -12,13 +12,27 @@ from datakit.spec.sizes import human
 
 app = typer.Typer(no_args_is_help=True)
 
-EXECUTOR_HELP = "Where datatrove runs the stages: local (default), slurm or ray."
+EXECUTOR_HELP = ("Where datatrove runs the stages: local (default), ray (the cluster at RAY_ADDRESS, or one started here "
+                 "with `ray start --head`) or slurm (submits job arrays and waits for them). See docs/scale-out.md.")
 
 
-def _opts(workers: int, executor: str, slurm_partition: str | None, slurm_time: str):
+def _opts(workers: int | None, executor: str, slurm_partition: str | None, slurm_time: str, slurm_option: list[str] | None = None,
+          cpus_per_task: int = 1, mem_per_cpu_gb: float = 2.0, verbose: bool = False):
+    from datakit.errors import UserError
     from datakit.mix.pipeline import ExecutorOptions
 
-    return ExecutorOptions(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time)
+    options = {}
+    for item in slurm_option or []:
+        key, eq, value = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not key:
+            raise UserError(f"--slurm-option {item!r} is not KEY=VALUE", field="--slurm-option",
+                            fix="write an sbatch option without its dashes, e.g. --slurm-option account=myproj")
+        options[key] = value if eq else ""
+    if executor == "local" and workers is None:
+        workers = 1
+    return ExecutorOptions(kind=executor, workers=workers, slurm_partition=slurm_partition, slurm_time=slurm_time,
+                           slurm_options=options, cpus_per_task=cpus_per_task, mem_per_cpu_gb=mem_per_cpu_gb, verbose=verbose)
 
 
 @app.command()
@@ -49,10 +63,15 @@ def plan(
 @app.command()
 def build(
     spec_path: Path = typer.Argument(..., help="Mixture spec, e.g. mixtures/midtrain.toml."),
-    workers: int = typer.Option(1, "--workers", help="Parallel datatrove workers (the output bytes do not depend on it)."),
+    workers: int = typer.Option(None, "--workers", help="datatrove tasks running at once (local: processes, default 1; "
+                                "ray/slurm: default no limit). The output bytes do not depend on it."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
-    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition (with --executor slurm)."),
+    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm partition (with --executor slurm; `sinfo -s` lists them)."),
     slurm_time: str = typer.Option("24:00:00", "--slurm-time", help="Slurm time limit per task."),
+    slurm_option: list[str] = typer.Option(None, "--slurm-option", help="Extra sbatch option KEY=VALUE, repeatable "
+                                           "(e.g. --slurm-option account=myproj --slurm-option qos=high)."),
+    cpus_per_task: int = typer.Option(1, "--cpus-per-task", help="CPUs each ray/slurm task reserves."),
+    mem_per_cpu_gb: float = typer.Option(2.0, "--mem-per-cpu-gb", help="Memory per reserved CPU for ray/slurm tasks, in GB."),
     verbose: bool = typer.Option(False, "--verbose", help="Show datatrove's logs."),
 ):
     """Stream, filter, curate, tokenize, sample and shard the spec's sources into a mixture (Contract 2).
@@ -61,11 +80,16 @@ def build(
     Interrupted? Rerun the same command: finished work is skipped and the bytes come out identical.
 
         datakit mix build mixtures/midtrain.toml --workers 2
+
+        RAY_ADDRESS=10.0.0.1:6379 datakit mix build mixtures/midtrain.toml --executor ray
+
+        datakit mix build mixtures/midtrain.toml --executor slurm --slurm-partition cpu   # waits for its jobs
     """
     from datakit.mix.build import build_mixture
 
     spec = load_spec(spec_path)
-    m = build_mixture(spec, _opts(workers, executor, slurm_partition, slurm_time), verbose=verbose)
+    opts = _opts(workers, executor, slurm_partition, slurm_time, slurm_option, cpus_per_task, mem_per_cpu_gb, verbose)
+    m = build_mixture(spec, opts, verbose=verbose)
     typer.echo(f"built {spec.output}: {human(m.total_tokens)} tokens, {m.total_docs:,} documents, {len(m.sources)} sources")
     for s in m.sources:
         missing = s.read_stats.get("missing_blob")

@@ -83,6 +83,14 @@ def _run(pipeline, *, tasks: int, workers: int, logging_dir: Path) -> None:
                           logging_dir=str(logging_dir), skip_completed=True).run()
 
 
+def _run_with(run_stage):
+    """`run_stage(pipeline, tasks, logging_dir)` (the build's executor: local, Ray or Slurm; it returns once the
+    stage's tasks are complete) in place of the local executor; None: the local executor with `workers`."""
+    if run_stage is None:
+        return _run
+    return lambda pipeline, *, tasks, workers, logging_dir: run_stage(pipeline, tasks, Path(logging_dir))
+
+
 def _publish(final: Path, outputs: dict[str, Path]) -> None:
     """Copy survivors to outputs/<source>/ (temp + rename), removing stale files there."""
     for source, out in outputs.items():
@@ -112,6 +120,7 @@ def run_curation(
     seed: int = 0,
     file: str = "<spec>",
     base_dir: Path | None = None,
+    run_stage=None,
 ) -> dict:
     """Run the mixture-wide curation steps of `curate` over `inputs` and write survivors to `outputs`.
 
@@ -122,9 +131,12 @@ def run_curation(
     tokenizer_path: mixture tokenizer.json for n_tokens (None: no token counts).
     workers: parallel processes. tasks: datatrove tasks (default: one per input file); fixes the result.
     seed: mixed into the MinHash permutation seed. base_dir: resolves relative eval-set files.
+    run_stage: `run_stage(pipeline, tasks, logging_dir)` runs a stage to completion on another datatrove
+        executor (the build passes its Ray/Slurm one); default: datatrove's local executor with `workers`.
     Returns a summary: per step and source docs/tokens in and out, removals, per eval set hits.
     """
     work_dir, records_dir = Path(work_dir), Path(records_dir)
+    run = _run_with(run_stage)
     if set(inputs) != set(outputs):
         raise ValueError("inputs and outputs must name the same sources")
     dedup = curate.dedup
@@ -172,10 +184,10 @@ def run_curation(
         return steps
 
     if dedup.exact:
-        _run([reader(staged, "*/*.jsonl.gz"), RecordIds(ex_dir / "ids"),
+        run([reader(staged, "*/*.jsonl.gz"), RecordIds(ex_dir / "ids"),
               ExactDedupSignature(str(ex_dir / "sigs"), config=ex_cfg)],
              tasks=tasks, workers=workers, logging_dir=logs / "exact_1_sigs")
-        _run([ExactFindDedups(str(ex_dir / "sigs"), str(ex_dir / "dups"), config=ex_cfg)],
+        run([ExactFindDedups(str(ex_dir / "sigs"), str(ex_dir / "dups"), config=ex_cfg)],
              tasks=1, workers=1, logging_dir=logs / "exact_2_find")
         summary["removed"]["exact_dedup"] = exact_dedup.write_duplicate_of(
             ex_dir / "sigs", ex_dir / "dups", ex_dir / "ids", tasks, ex_dir / "duplicate_of.json")
@@ -183,11 +195,11 @@ def run_curation(
     tail: list = []
     if mh_spec is not None:
         cfg = minhash.minhash_config(mh_spec)
-        _run([*head(), RecordIds(mh_dir / "ids"), MinhashDedupSignature(str(mh_dir / "sigs"), config=cfg, language="en")],
+        run([*head(), RecordIds(mh_dir / "ids"), MinhashDedupSignature(str(mh_dir / "sigs"), config=cfg, language="en")],
              tasks=tasks, workers=workers, logging_dir=logs / "minhash_1_sigs")
-        _run([MinhashDedupBuckets(str(mh_dir / "sigs"), str(mh_dir / "buckets"), config=cfg)],
+        run([MinhashDedupBuckets(str(mh_dir / "sigs"), str(mh_dir / "buckets"), config=cfg)],
              tasks=cfg.num_buckets, workers=workers, logging_dir=logs / "minhash_2_buckets")
-        _run([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove"), config=cfg, save_cluster_id=True)],
+        run([MinhashDedupCluster(str(mh_dir / "buckets"), str(mh_dir / "remove"), config=cfg, save_cluster_id=True)],
              tasks=1, workers=1, logging_dir=logs / "minhash_3_cluster")
         summary["removed"]["minhash_dedup"] = minhash.write_duplicate_of(
             mh_dir / "remove", mh_dir / "ids", tasks, mh_dir / "duplicate_of.json")
@@ -203,7 +215,7 @@ def run_curation(
             exclusion_writer=removal_writer("decontaminate", decont.decont_reason)), "decontaminate"))
 
     final = work_dir / "final"
-    _run([*head(), *tail, JsonlWriter(str(final), output_filename="${_source}/${rank}.jsonl.gz")],
+    run([*head(), *tail, JsonlWriter(str(final), output_filename="${_source}/${rank}.jsonl.gz")],
          tasks=tasks, workers=workers, logging_dir=logs / "final")
     _publish(final, outputs)
 

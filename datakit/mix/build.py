@@ -161,6 +161,8 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
     bar = tqdm(stages, desc="build", unit="stage", disable=not progress)
     for stage, s in bar:
         bar.set_postfix_str(f"{stage} {s.name if s else 'all sources'}")
+        if stage in ("curate", "tokenize"):
+            P.settle(opts, progress)  # Slurm: the stages submitted so far (their outputs feed this one) must be done
         with disk_errors(spec.output):
             if stage == "prepare":
                 steps, tasks = P.prepare_pipeline(spec, s, work, columns=columns[s.name], sample_rate=rates[s.name])
@@ -181,7 +183,9 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
                         resolve_eval_files(spec.curate), base_dir=Path(spec.path).parent, inputs={x.name: work.prepared(x.name) for x in kept},
                         outputs={x.name: work.curated(x.name) for x in kept}, work_dir=work.root / "curate",
                         records_dir=work.records, tokenizer_path=spec.mixture.tokenizer if Path(spec.mixture.tokenizer).exists() else None,
-                        workers=opts.workers, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                        workers=opts.workers or 1, tasks=None, seed=spec.mixture.seed, file=spec.path,
+                        run_stage=None if opts.kind == "local" else
+                        (lambda pipeline, tasks, logs: P.run_and_settle(pipeline, tasks, logs, opts, f"curate-{logs.name}", progress)),
                     )
                 (work.root / "curation_summary.json").write_text(json.dumps(summary, indent=1, default=str))
             else:
@@ -190,6 +194,7 @@ def run_stages(spec: MixtureSpec, opts: P.ExecutorOptions, *, tokenize: bool, pr
                 if n_files == 0:
                     continue  # nothing survived: reported as zero available
                 P.run_stage(P.tokenize_pipeline(spec, s, work, src_folder), n_files, work.logs("tokenize", s.name), opts, f"tokenize-{s.name}")
+    P.settle(opts, progress)
 
 
 def empty_sources_error(spec: MixtureSpec, work: P.Work, names: list[str]) -> UserError:
@@ -284,7 +289,8 @@ def build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None = None, prog
                   say=None) -> Manifest:
     """Build (or resume, or verify and keep) the mixture of `spec`. say: where to tell the user what was
     found and done besides progress bars (default: stderr). A full disk anywhere is one UserError."""
-    with disk_errors(spec.output):
+    opts = opts or P.ExecutorOptions()
+    with disk_errors(spec.output), P.executor_session(opts):
         return _build_mixture(spec, opts, progress, verbose, say)
 
 
@@ -313,9 +319,6 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
     P.quiet_datatrove(verbose)
     started = time.time()
     run_stages(spec, opts, tokenize=True, progress=progress)
-    if opts.kind != "local":
-        raise UserError(f"stages submitted to {opts.kind}; rerun this command with --executor local once they finish to write the mixture",
-                        fix="wait for the jobs, then rerun with --executor local (finished tasks are skipped)")
     counted = count_available(spec, token_size)
     plan = make_plan(spec, counted, filter_stats=load_filter_stats(work))
     empty = [s.name for s in plan.sources if not s.tokens_available]

@@ -11,6 +11,7 @@ produces the same bytes.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -28,11 +29,46 @@ log = logging.getLogger("datakit")
 
 @dataclass
 class ExecutorOptions:
+    """Where datatrove runs the stages (docs/scale-out.md).
+
+    workers: tasks running at once (local: processes, default 1; slurm/ray: None = no limit).
+    cpus_per_task / mem_per_cpu_gb: what each slurm/ray task reserves. slurm_options: extra sbatch
+    options (`{"account": "x", "qos": "high"}`), written as `#SBATCH --key=value`.
+    """
+
     kind: str = "local"  # local | slurm | ray
-    workers: int = 1
+    workers: int | None = 1
     slurm_partition: str | None = None
     slurm_time: str = "24:00:00"
     slurm_options: dict = field(default_factory=dict)
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2.0
+    verbose: bool = False
+    submitted: list = field(default_factory=list, repr=False)  # slurm stages submitted, not yet waited for
+
+
+KINDS = ("local", "slurm", "ray")
+
+
+@contextlib.contextmanager
+def executor_session(opts: ExecutorOptions):
+    """Check the executor before any work (no sbatch, no partition, no reachable Ray cluster: one clear error)
+    and hold its connection for the build."""
+    if opts.kind not in KINDS:
+        raise UserError(f"unknown executor {opts.kind!r}", field="--executor", fix="use local, slurm or ray")
+    if opts.workers is not None and opts.workers < 1:
+        raise UserError(f"--workers {opts.workers}: needs at least 1", field="--workers", fix="leave it out or pass a positive count")
+    if opts.kind == "slurm":
+        from datakit.mix.slurm_jobs import check_slurm
+
+        check_slurm(opts.slurm_partition)
+    if opts.kind == "ray":
+        from datakit.mix.ray_cluster import ray_cluster
+
+        with ray_cluster(opts.verbose or _VERBOSE[0]):
+            yield
+        return
+    yield
 
 
 class Work:
@@ -200,33 +236,70 @@ def fused_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: s
     return [*steps, *tokenize_steps(spec, src, work)], tasks
 
 
-def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptions, name: str, depends=None):
-    """Run one stage on the chosen datatrove executor (local runs now; slurm/ray submit with a dependency)."""
+def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptions, name: str) -> None:
+    """Run one stage on the chosen datatrove executor. local and ray return once every task is complete;
+    slurm submits (or finds still queued) and returns: `settle(opts)` waits for what was submitted."""
     if opts.kind == "local":
         from datatrove.executor import LocalPipelineExecutor
 
         executor = LocalPipelineExecutor(
-            pipeline=pipeline, tasks=tasks, workers=max(1, min(opts.workers, tasks)), logging_dir=str(logging_dir),
+            pipeline=pipeline, tasks=tasks, workers=max(1, min(opts.workers or 1, tasks)), logging_dir=str(logging_dir),
             skip_completed=True,
         )
+        with _stderr_to(logging_dir / "stderr.log", enabled=not _VERBOSE[0]):
+            executor.run()
     elif opts.kind == "slurm":
-        from datatrove.executor import SlurmPipelineExecutor
+        from datakit.mix.slurm_jobs import submit_stage
 
-        if not opts.slurm_partition:
-            raise UserError("--executor slurm needs a partition", field="--slurm-partition", fix="pass --slurm-partition <name>")
-        executor = SlurmPipelineExecutor(
-            pipeline=pipeline, tasks=tasks, time=opts.slurm_time, partition=opts.slurm_partition, job_name=f"datakit-{name}",
-            logging_dir=str(logging_dir), depends=depends, workers=opts.workers, **opts.slurm_options,
-        )
+        submit_stage(pipeline, tasks, logging_dir, name=name, partition=opts.slurm_partition, time_limit=opts.slurm_time,
+                     workers=opts.workers or -1, cpus_per_task=opts.cpus_per_task, mem_per_cpu_gb=opts.mem_per_cpu_gb,
+                     sbatch_args=opts.slurm_options)
+        opts.submitted.append((name, logging_dir, tasks))
+        return
     elif opts.kind == "ray":
         from datatrove.executor import RayPipelineExecutor
 
-        executor = RayPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=opts.workers, logging_dir=str(logging_dir), depends=depends)
+        RayPipelineExecutor(
+            pipeline=pipeline, tasks=tasks, workers=opts.workers or -1, logging_dir=str(logging_dir),
+            cpus_per_task=opts.cpus_per_task, mem_per_cpu_gb=opts.mem_per_cpu_gb, skip_completed=True,
+        ).run()
     else:
         raise UserError(f"unknown executor {opts.kind!r}", field="--executor", fix="use local, slurm or ray")
-    with _stderr_to(logging_dir / "stderr.log", enabled=opts.kind == "local" and not _VERBOSE[0]):
-        executor.run()
-    return executor
+    check_complete(name, logging_dir, tasks, opts.kind)
+
+
+def settle(opts: ExecutorOptions, progress: bool = True) -> None:
+    """Wait for the stages submitted to Slurm (a no-op for local and ray, which run synchronously)."""
+    if opts.kind != "slurm" or not opts.submitted:
+        return
+    from datakit.mix.slurm_jobs import wait_for_stages
+
+    stages, opts.submitted[:] = list(opts.submitted), []
+    wait_for_stages(stages, progress=progress)
+    for name, logging_dir, tasks in stages:
+        check_complete(name, logging_dir, tasks, opts.kind)
+
+
+def run_and_settle(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptions, name: str, progress: bool = True) -> None:
+    run_stage(pipeline, tasks, logging_dir, opts, name)
+    settle(opts, progress)
+
+
+def check_complete(name: str, logging_dir: Path, tasks: int, kind: str) -> None:
+    """Every task of the stage left its completion marker (Ray reports failed tasks only as a warning); then its
+    stats.json is merged again from every task's own stats (datatrove's local executor merges only the tasks
+    of its last run, so a resumed build would otherwise under-count)."""
+    if not stage_done(logging_dir, tasks):
+        done = len(list((logging_dir / "completions").iterdir())) if (logging_dir / "completions").exists() else 0
+        raise UserError(f"stage {name}: {done} of {tasks} datatrove tasks completed on {kind}", file=logging_dir / "logs",
+                        fix="read the failed tasks' logs there, fix the cause and rerun the same command: finished tasks are skipped")
+    stats = logging_dir / "stats.json"
+    if (logging_dir / "stats").exists():
+        from datatrove.utils.stats import PipelineStats
+
+        merged = sum((PipelineStats.from_json(json.loads(f.read_text())) for f in sorted((logging_dir / "stats").glob("*.json"))),
+                     start=PipelineStats())
+        stats.write_text(merged.to_json())
 
 
 _VERBOSE = [False]
@@ -276,4 +349,14 @@ def quiet_datatrove(verbose: bool = False) -> None:
     from loguru import logger
 
     logger.remove()
-    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    said: set[str] = set()
+
+    def once(record) -> bool:  # datatrove's Ray executor repeats its shared-filesystem warning for every stage
+        text = record["message"]
+        if text.startswith("Logging directory points to a local filesystem"):
+            if text in said:
+                return False
+            said.add(text)
+        return True
+
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}", filter=once)

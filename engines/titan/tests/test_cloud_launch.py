@@ -97,6 +97,8 @@ def test_multi_node_runs_torchrun_over_skypilots_node_variables(tmp_path):
     run = got["run"]
     assert 'MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)' in run
     assert "$SKYPILOT_NUM_NODES" in run and "$SKYPILOT_NODE_RANK" in run and "$SKYPILOT_NUM_GPUS_PER_NODE" in run
+    assert ("titan run engines/titan/phases/pretrain.toml --nproc $SKYPILOT_NUM_GPUS_PER_NODE --nnodes $SKYPILOT_NUM_NODES "
+            "--node-rank $SKYPILOT_NODE_RANK --master-addr $MASTER_ADDR") in run  # titan run's own multi-node flags
     assert plan.usd == pytest.approx(plan.hours * 2 * AZURE_A100_USD)
 
 

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 import shlex
@@ -60,13 +59,6 @@ def relative(path: str, phase, field: str) -> str:
     return str(Path(path))
 
 
-def titan_run_has_multinode() -> bool:
-    """Whether `titan run` takes --nnodes/--node-rank/--master-addr (multi-node torchrun) in this checkout."""
-    from datakit_titan import cli
-
-    return {"nnodes", "node_rank", "master_addr"} <= set(inspect.signature(cli.run).parameters)
-
-
 def run_script(phase, opts: TaskOptions, *, prefs: bool, init_local: bool) -> str:
     p = phase.phase
     mixture, output = relative(p.mixture, phase, "phase.mixture"), relative(p.output, phase, "phase.output")
@@ -84,18 +76,10 @@ def run_script(phase, opts: TaskOptions, *, prefs: bool, init_local: bool) -> st
                   f'if [ "$SKYPILOT_NODE_RANK" = 0 ]; then titan refscore {phase_file}; fi']
     if opts.nodes == 1:
         lines.append(f"titan run {phase_file} --nproc $SKYPILOT_NUM_GPUS_PER_NODE")
-    else:
+    else:  # `titan run` on every node: torchrun's static rendezvous at node 0 (datakit_titan.nodes)
         lines.append('MASTER_ADDR=$(echo "$SKYPILOT_NODE_IPS" | head -n1)')
-        if titan_run_has_multinode():
-            lines.append(f"titan run {phase_file} --nproc $SKYPILOT_NUM_GPUS_PER_NODE --nnodes $SKYPILOT_NUM_NODES "
-                         "--node-rank $SKYPILOT_NODE_RANK --master-addr $MASTER_ADDR")
-        else:  # `titan run` has no multi-node flags in this checkout: torchrun straight into the per-rank entry point
-            module = "datakit_titan.prefs.train" if prefs else "datakit_titan.train"
-            lines.append('if [ "$SKYPILOT_NODE_RANK" = 0 ]; then python -c "import sys; from datakit_titan.export.checkpoint import '
-                         f'record_phase; record_phase(sys.argv[1])" {phase_file}; fi  # what `titan export` reads, as `titan run` does')
-            lines.append(f"python -m torch.distributed.run --nnodes $SKYPILOT_NUM_NODES --node-rank $SKYPILOT_NODE_RANK "
-                         f"--nproc-per-node $SKYPILOT_NUM_GPUS_PER_NODE --master-addr $MASTER_ADDR --master-port 29500 "
-                         f"-m {module} {phase_file}")
+        lines.append(f"titan run {phase_file} --nproc $SKYPILOT_NUM_GPUS_PER_NODE --nnodes $SKYPILOT_NUM_NODES "
+                     "--node-rank $SKYPILOT_NODE_RANK --master-addr $MASTER_ADDR")
     return "\n".join(lines) + "\n"
 
 

@@ -67,16 +67,18 @@ def refscore_phase(path: str | Path, *, device: str = "cuda", batch_pairs: int =
 
 
 def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, max_steps: int | None = None,
-                    extra: list[str] | None = None, stdout=None, wandb: str | None = None) -> PrefsPhase:
+                    extra: list[str] | None = None, stdout=None, wandb: str | None = None, nodes=None) -> PrefsPhase:
     """Check a phase-3 phase (mixture, vocab, init_from, seq_len, reference log-probs), then run it
     with TorchTitan (torchrun when nproc > 1). Rerunning resumes from the newest checkpoint.
     wandb: offline | online | off, overriding the phase's metrics.wandb."""
     from datakit_titan.prefs.config_registry import ENV_REFERENCE, reference_for
     from datakit_titan.dataset import PairDataset
+    from datakit_titan.nodes import Nodes
     from datakit_titan.validate import check_phase
 
+    nodes = nodes or Nodes()
     phase = load_prefs_phase(path)
-    manifest = check_phase(phase, device=device, n_gpus=nproc)
+    manifest = check_phase(phase, device=device, n_gpus=nodes.world(nproc))
     ref = reference_for(phase)
     PairDataset(phase.phase.mixture, seq_len=phase.stage[0].seq_len, batch_rows=phase.batch.per_gpu, loss=phase.phase.loss,
                 reference=ref, manifest=manifest, phase_file=str(phase.path))  # every data error before the model is built
@@ -86,12 +88,13 @@ def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, m
     out = stdout or sys.stdout
     print(f"phase {phase.phase.name}: loss {phase.phase.loss}, mixture {phase.phase.mixture}, model {phase.phase.model}, "
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
-          f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nproc} -> {phase.phase.output}", file=out)
+          f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nodes.world(nproc)} -> {phase.phase.output}", file=out)
     from datakit_titan.cli import launch, launch_env
 
     env = launch_env(wandb, **({ENV_REFERENCE: json.dumps(ref)} if ref else {}))
     args = [str(phase.path), "--device", device] + (["--steps", str(max_steps)] if max_steps is not None else []) + (["--", *extra] if extra else [])
-    launch("datakit_titan.prefs.train", args, nproc=nproc, env=env, stdout=stdout, what=f"the run of {phase.path}", file=phase.path)
+    launch("datakit_titan.prefs.train", args, nproc=nproc, env=env, stdout=stdout, what=f"the run of {phase.path}", file=phase.path,
+           nodes=nodes)
     return phase
 
 
