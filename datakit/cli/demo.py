@@ -54,14 +54,14 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
     spec = load_spec(SMOKE_SPEC)
     synth = [s for s in spec.source if s.scheme == "synth"]
     if synth:
-        _step("1/8 procedural planning records (verified by code, no API key)")
+        _step("1/9 procedural planning records (verified by code, no API key)")
         from datakit.synth.procedural import generate
 
         for s in synth:
             r = generate(Path(s.location), count=300, seed=spec.mixture.seed)
             per = ", ".join(f"{k} {v}" for k, v in r["per_domain"].items())
             typer.echo(f"{s.location}: {r['records_written']} new verified records ({r['records_skipped_existing']} already there): {per}")
-    _step("2/8 tokenizer")
+    _step("2/9 tokenizer")
     if Path(spec.mixture.tokenizer).exists():
         typer.echo(f"{spec.mixture.tokenizer} exists: reusing it")
     else:
@@ -71,18 +71,18 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         stats: dict = {}
         r = train_tokenizer(spec_sample(spec, spec.tokenizer_train.sample_bytes, stats), spec.mixture.tokenizer, spec.mixture.vocab_size)
         typer.echo(f"wrote {r['path']} (vocab {r['vocab_size']:,}) from {human(sum(stats.values()), 'B')} of text")
-    _step(f"3/8 datakit mix build {SMOKE_SPEC} --workers {workers}")
+    _step(f"3/9 datakit mix build {SMOKE_SPEC} --workers {workers}")
     _stale_demo_output(spec)
     m = build_mixture(spec, ExecutorOptions(workers=workers))
     from datakit.mix.plan import make_plan
 
     typer.echo(format_plan(make_plan(spec, {s.name: (s.docs_available, s.tokens_available, "counted") for s in m.sources})))
-    _step(f"4/8 datakit tokens report {spec.output}")
+    _step(f"4/9 datakit tokens report {spec.output}")
     from datakit.contract import verify_mixture
 
     typer.echo(verify_mixture(spec.output).raise_if_bad().summary())
     typer.echo(render_report(spec.output))
-    _step(f"5/8 titan run {SMOKE_PHASE} --device cpu")
+    _step(f"5/9 titan run {SMOKE_PHASE} --device cpu")
     titan = shutil.which("titan") or str(Path(sys.executable).parent / "titan")
     if not train:
         typer.echo("skipped (--no-train)")
@@ -91,21 +91,25 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         train = False
     else:
         subprocess.run([titan, "run", str(SMOKE_PHASE), "--device", "cpu"], check=True)
-    _step("6/8 phase 3: SFT + DPO with long context")
+    _step("6/9 phase 3: SFT + DPO with long context")
     phase3_data(workers)
     if train:
         subprocess.run([titan, "refscore", str(PHASE3_PHASE), "--device", "cpu"], check=True)
         subprocess.run([titan, "run", str(PHASE3_PHASE), "--device", "cpu", "--steps", "10"], check=True)
-    _step(f"7/8 titan export + quant-report + generate (llama.cpp) -> {EXPORT_DIR}")
+    _step(f"7/9 titan export + quant-report + generate (llama.cpp) -> {EXPORT_DIR}")
     if train:
         export_and_generate(titan)
     else:
         typer.echo("skipped (--no-train)")
-    _step("8/8 titan eval (each phase) + titan eval-report outputs/")
+    _step("8/9 titan eval (each phase) + titan eval-report outputs/")
     if train:
         evaluate_phases(titan)
     else:
         typer.echo("skipped (--no-train)")
+    _step("9/9 datakit cost data outputs")
+    from datakit.cost.report import cost_report, format_report
+
+    typer.echo(format_report(cost_report([p for p in (Path("data"), Path("outputs")) if p.exists()])))
     typer.secho("\ndemo done.", bold=True)
 
 

@@ -126,6 +126,7 @@ def run(
     node_rank: int = typer.Option(None, "--node-rank", help="this machine's rank, 0..nnodes-1 (default: SKYPILOT_NODE_RANK, else 0)"),
     master_addr: str = typer.Option(None, "--master-addr", help="node 0's address, the same on every node (default: first of SKYPILOT_NODE_IPS)"),
     master_port: int = typer.Option(None, "--master-port", help="rendezvous port on node 0 (default 29500)"),
+    price_per_hour: float = typer.Option(None, help="dollars per GPU-hour for <run>/cost.json (default: $0 on CPU and unpriced GPUs)"),
 ):
     """Train a phase: checks the mixture (sha256), vocab, init_from and memory first, prints the
     global batch in tokens, then runs each seq-len stage with TorchTitan. Rerunning resumes from
@@ -146,6 +147,11 @@ def run(
     nodes = resolve_nodes(nnodes, node_rank, master_addr, master_port)
     from datakit_titan.prefs.phase import is_prefs_phase
 
+    if price_per_hour is not None:  # read by the training processes' cost record (datakit_titan.cost)
+        if price_per_hour < 0:
+            raise UserError(f"--price-per-hour {price_per_hour}: a price cannot be negative", field="--price-per-hour", fix="e.g. 0.89")
+        os.environ["DATAKIT_TITAN_USD_PER_GPU_HOUR"] = repr(float(price_per_hour))
+        os.environ["DATAKIT_TITAN_PRICE_SOURCE"] = "--price-per-hour"
     if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
         from datakit_titan.prefs.cli import run_prefs_phase
 
@@ -209,6 +215,11 @@ from datakit_titan.eval.cli import eval_cmd, eval_report  # noqa: E402  titan ev
 
 app.command("eval")(eval_cmd)
 app.command("eval-report")(eval_report)
+
+from datakit_titan.cloud import cli as cloud_cli  # noqa: E402  titan launch / status / logs / down (SkyPilot)
+
+for _name in ("launch", "status", "logs", "down"):
+    app.command(_name)(getattr(cloud_cli, _name))
 
 
 def main() -> None:
