@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# SkyPilot in its own environment: it pins click<8.2, wandb/spaCy/huggingface_hub need click>=8.2 (docs/cloud.md)
+SKY_VENV ?= .venv-sky
+SKYPILOT = skypilot==0.14.1
 
-.PHONY: install demo test clean slurm
+.PHONY: install demo test clean cloud slurm
 
 install: $(VENV)/.installed
 
@@ -15,13 +18,24 @@ $(VENV)/.installed: pyproject.toml engines/titan/pyproject.toml
 	# engines/titan[export] builds llama.cpp from source (llama-cpp-python): ~18 min on 2 cores the first
 	# time, seconds afterwards (pip caches the wheel)
 	@echo "installing; the first install builds llama.cpp from source (~18 min on 2 cores)"
-	$(BIN)/pip install -q -e ".[all,test]" -e "engines/titan[test,export]"
+	$(BIN)/pip install -q -e ".[all,test]" -e "engines/titan[test,export,eval]"
 	touch $@
+
+# the base SkyPilot package (~2 min): `titan launch` tests parse its task YAML with SkyPilot's own parser
+$(SKY_VENV)/.installed:
+	$(PYTHON) -m venv $(SKY_VENV)
+	$(SKY_VENV)/bin/pip install -q --upgrade pip
+	$(SKY_VENV)/bin/pip install -q "$(SKYPILOT)"
+	touch $@
+
+# `titan launch` on Azure and RunPod: SkyPilot with those clouds' SDKs (the Azure CLI among them: minutes)
+cloud: $(SKY_VENV)/.installed
+	$(SKY_VENV)/bin/pip install -q "skypilot[azure,runpod]==0.14.1"
 
 demo: install
 	$(BIN)/datakit demo
 
-test: install slurm
+test: install slurm $(SKY_VENV)/.installed
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The Slurm scale-out test (tests/test_scale_out.py) starts a real single-node cluster from Debian's packages.
@@ -37,4 +51,4 @@ slurm:
 	  echo "warning: could not install Slurm ($(SLURM_PKGS)); the Slurm scale-out test will fail with the reason"; }
 
 clean:
-	rm -rf $(VENV) data tokenizers outputs exports
+	rm -rf $(VENV) $(SKY_VENV) data tokenizers outputs exports

@@ -6,6 +6,8 @@
    and a few SFT + DPO training steps
 7. export: the phase-3 model as GGUF (f16 + llama.cpp's Q8_0), its quant report, and text generated
    by llama.cpp's C++ inference
+8. eval: both phases on the build's held-out slice, lm-eval benchmarks on the embedded task samples,
+   verified planning accuracy and the long-context probes, then the eval table across phases
 """
 
 from __future__ import annotations
@@ -52,14 +54,14 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
     spec = load_spec(SMOKE_SPEC)
     synth = [s for s in spec.source if s.scheme == "synth"]
     if synth:
-        _step("1/7 procedural planning records (verified by code, no API key)")
+        _step("1/9 procedural planning records (verified by code, no API key)")
         from datakit.synth.procedural import generate
 
         for s in synth:
             r = generate(Path(s.location), count=300, seed=spec.mixture.seed)
             per = ", ".join(f"{k} {v}" for k, v in r["per_domain"].items())
             typer.echo(f"{s.location}: {r['records_written']} new verified records ({r['records_skipped_existing']} already there): {per}")
-    _step("2/7 tokenizer")
+    _step("2/9 tokenizer")
     if Path(spec.mixture.tokenizer).exists():
         typer.echo(f"{spec.mixture.tokenizer} exists: reusing it")
     else:
@@ -69,18 +71,18 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         stats: dict = {}
         r = train_tokenizer(spec_sample(spec, spec.tokenizer_train.sample_bytes, stats), spec.mixture.tokenizer, spec.mixture.vocab_size)
         typer.echo(f"wrote {r['path']} (vocab {r['vocab_size']:,}) from {human(sum(stats.values()), 'B')} of text")
-    _step(f"3/7 datakit mix build {SMOKE_SPEC} --workers {workers}")
+    _step(f"3/9 datakit mix build {SMOKE_SPEC} --workers {workers}")
     _stale_demo_output(spec)
     m = build_mixture(spec, ExecutorOptions(workers=workers))
     from datakit.mix.plan import make_plan
 
     typer.echo(format_plan(make_plan(spec, {s.name: (s.docs_available, s.tokens_available, "counted") for s in m.sources})))
-    _step(f"4/7 datakit tokens report {spec.output}")
+    _step(f"4/9 datakit tokens report {spec.output}")
     from datakit.contract import verify_mixture
 
     typer.echo(verify_mixture(spec.output).raise_if_bad().summary())
     typer.echo(render_report(spec.output))
-    _step(f"5/7 titan run {SMOKE_PHASE} --device cpu")
+    _step(f"5/9 titan run {SMOKE_PHASE} --device cpu")
     titan = shutil.which("titan") or str(Path(sys.executable).parent / "titan")
     if not train:
         typer.echo("skipped (--no-train)")
@@ -89,16 +91,25 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
         train = False
     else:
         subprocess.run([titan, "run", str(SMOKE_PHASE), "--device", "cpu"], check=True)
-    _step("6/7 phase 3: SFT + DPO with long context")
+    _step("6/9 phase 3: SFT + DPO with long context")
     phase3_data(workers)
     if train:
         subprocess.run([titan, "refscore", str(PHASE3_PHASE), "--device", "cpu"], check=True)
         subprocess.run([titan, "run", str(PHASE3_PHASE), "--device", "cpu", "--steps", "10"], check=True)
-    _step(f"7/7 titan export + quant-report + generate (llama.cpp) -> {EXPORT_DIR}")
+    _step(f"7/9 titan export + quant-report + generate (llama.cpp) -> {EXPORT_DIR}")
     if train:
         export_and_generate(titan)
     else:
         typer.echo("skipped (--no-train)")
+    _step("8/9 titan eval (each phase) + titan eval-report outputs/")
+    if train:
+        evaluate_phases(titan)
+    else:
+        typer.echo("skipped (--no-train)")
+    _step("9/9 datakit cost data outputs")
+    from datakit.cost.report import cost_report, format_report
+
+    typer.echo(format_report(cost_report([p for p in (Path("data"), Path("outputs")) if p.exists()])))
     typer.secho("\ndemo done.", bold=True)
 
 
@@ -109,6 +120,17 @@ def export_and_generate(titan: str) -> None:
                    check=True)
     subprocess.run([titan, "quant-report", str(EXPORT_DIR), "--data", "data/mixtures/smoke", "--tokens", "4096"], check=True)
     subprocess.run([titan, "generate", str(EXPORT_DIR / "model-q8_0.gguf"), DEMO_PROMPT, "--max-tokens", "64"], check=True)
+
+
+def evaluate_phases(titan: str) -> None:
+    """Both phases of the demo on small eval settings (CPU minutes), then the table across phases. The tiny
+    model scores near chance on the benchmarks: the report says so; the numbers prove the plumbing."""
+    common = ["--limit", "10", "--batch", "10", "--wandb", "off"]
+    subprocess.run([titan, "eval", "outputs/smoke", "--suite", "core", *common], check=True)
+    subprocess.run([titan, "eval", "outputs/smoke_sft_dpo", "--suite", "core,planning,longctx", "--compare", "outputs/smoke",
+                    "--per-cell", "2", "--difficulties", "easy", "--samples", "2", "--max-new-tokens", "128",
+                    "--longctx-lengths", "256,512,1024", *common], check=True)
+    subprocess.run([titan, "eval-report", "outputs/"], check=True)
 
 
 def phase3_data(workers: int) -> None:

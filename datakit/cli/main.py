@@ -51,6 +51,7 @@ GROUPS = [
     ("datakit.cli.synth", "synth", "Generate synthetic planning, DPO and SFT data under a hard dollar budget."),
     ("datakit.cli.demo", None, None),
     ("datakit.cli.verify", None, None),
+    ("datakit.cli.cost", None, None),
 ]
 # Modules that only add commands to an existing group (imported for their side effect).
 EXTENSIONS = ["datakit.cli.synth_records"]

@@ -23,6 +23,7 @@ from datakit.contract import (MANIFEST_NAME, Manifest, SourceEntry, TokenizerInf
                               verify_mixture, write_manifest)
 from datakit.errors import UserError
 from datakit.mix import pipeline as P
+from datakit.mix.heldout import heldout_note, record_in_accounting, split_pools, write_heldout
 from datakit.mix.plan import CHARS_PER_TOKEN, MixturePlan, make_plan, refuse_if_needed
 from datakit.mix.stage_stats import decontamination_summary, empty_sources_error, load_filter_stats, read_stats
 from datakit.mix.stages import disk_errors, inputs_fingerprint, run_stages
@@ -64,6 +65,7 @@ def count_available(spec: MixtureSpec, token_size: int) -> dict[str, tuple[int, 
     """Per source: (documents, tokens one pass supplies, basis); a source with `context` counts its rows with context."""
     work = P.Work(spec.output)
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
+    split_pools(spec, pools)  # the held-out slice is not available for training
     out = {}
     for s in spec.source:
         tokens, basis = available_tokens(spec, s, pools)
@@ -125,6 +127,7 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
     refuse_if_needed(plan, spec.path)
     entries, all_rows = [], []
     pools = {s.name: Pool(work, s.name, token_size) for s in spec.source}
+    held = split_pools(spec, pools)  # before sampling and long-context filling: held-out documents appear in neither
     for s, sp in zip(spec.source, plan.sources):
         layout = get_formatter(s.format).layout
         context = context_for(spec, s, pools)
@@ -154,10 +157,13 @@ def _build_mixture(spec: MixtureSpec, opts: P.ExecutorOptions | None, progress: 
         name=spec.mixture.name, seq_len=spec.mixture.seq_len, seed=spec.mixture.seed, spec=spec.raw, spec_sha256=spec.sha256,
         tokenizer=TokenizerInfo(path=spec.mixture.tokenizer, sha256=tok_sha, vocab_size=vocab, token_size_bytes=token_size),
         sources=entries, total_tokens=total, total_docs=sum(e.docs_written for e in entries), datakit_version=datakit.__version__,
-        build_seconds=round(time.time() - started, 1), notes=plan.notes, inputs_sha256=inputs_fingerprint(spec), decontamination=decontamination_summary(work),
+        build_seconds=round(time.time() - started, 1), notes=[*plan.notes, heldout_note(held)], inputs_sha256=inputs_fingerprint(spec), decontamination=decontamination_summary(work),
     )
     with disk_errors(spec.output):
+        write_heldout(spec.output, manifest.name, manifest.seq_len, manifest.seed, spec.raw, spec.sha256, manifest.tokenizer, held,
+                      datakit.__version__)
         write_accounting(spec.output, manifest, all_rows, work.records)
+        record_in_accounting(spec.output, held)
         write_manifest(spec.output, manifest)
         write_report(spec.output)
     return manifest

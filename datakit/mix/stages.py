@@ -72,7 +72,7 @@ def refresh_stale_stages(spec: MixtureSpec, work: P.Work, rates: dict[str, float
     path = work.root / "fingerprints.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     new: dict[str, str] = {}
-    target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context"}
+    target_keys = {"tokens", "weight", "max_epochs", "tokens_available", "docs_available", "context", "heldout_docs"}
     for s in spec.source:
         new[f"prepare/{s.name}"] = _fp(s.model_dump(exclude=target_keys), spec.mixture.seed, round(rates[s.name], 12),
                                        input_fingerprint(spec, s))

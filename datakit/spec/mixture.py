@@ -80,6 +80,7 @@ class SourceSpec(StrictTypes):
     tokens_available: int | None = None  # override for hf:// sources the catalog does not know
     docs_available: int | None = None
     tasks: int | None = Field(None, ge=1)  # datatrove tasks reading this source (default: one per file / hub shard)
+    heldout_docs: int | None = Field(None, ge=0)  # documents set aside for eval (default: [mixture] heldout_docs)
 
     _available_range = field_validator("tokens_available", "docs_available")(lambda cls, v: _at_least(1)(v))
 
@@ -142,6 +143,8 @@ class MixtureSection(StrictTypes):
     output: str
     seed: int = Field(1234, ge=0, le=MAX_SEED)
     shard_tokens: int = 100_000_000  # max tokens per output shard
+    # documents per source set aside for eval, never trained on (datakit.mix.heldout; at most a tenth of a source)
+    heldout_docs: int = Field(8, ge=0)
 
     @field_validator("total_tokens", "shard_tokens", mode="before")
     @classmethod

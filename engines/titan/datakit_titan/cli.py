@@ -6,10 +6,13 @@
     titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1   # and rank 1 on node 1
     titan refscore engines/titan/phases/longctx_sft_dpo.toml     # phase 3, once; then titan run it
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
+    titan eval outputs/smoke --suite core,planning                    # then: titan eval-report outputs/
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -34,6 +37,7 @@ def run(
     node_rank: int = typer.Option(None, "--node-rank", help="this machine's rank, 0..nnodes-1 (default: SKYPILOT_NODE_RANK, else 0)"),
     master_addr: str = typer.Option(None, "--master-addr", help="node 0's address, the same on every node (default: first of SKYPILOT_NODE_IPS)"),
     master_port: int = typer.Option(None, "--master-port", help="rendezvous port on node 0 (default 29500)"),
+    price_per_hour: float = typer.Option(None, help="dollars per GPU-hour for <run>/cost.json (default: $0 on CPU and unpriced GPUs)"),
 ):
     """Train a phase (pretrain, mid-train, or phase 3's SFT / DPO / ORPO): checks the mixture (sha256),
     vocab, init_from, memory and reference log-probs first, prints the global batch in tokens, then runs
@@ -55,8 +59,22 @@ def run(
     if steps is not None and steps < 1:
         raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
     nodes = resolve_nodes(nnodes, node_rank, master_addr, master_port)
+    if price_per_hour is not None:  # read by the training processes' cost record (datakit_titan.cost)
+        if price_per_hour < 0:
+            raise UserError(f"--price-per-hour {price_per_hour}: a price cannot be negative", field="--price-per-hour", fix="e.g. 0.89")
+        os.environ["DATAKIT_TITAN_USD_PER_GPU_HOUR"] = repr(float(price_per_hour))
+        os.environ["DATAKIT_TITAN_PRICE_SOURCE"] = "--price-per-hour"
     p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
+    if p.eval is not None:  # [eval] in the phase file: evaluate the final checkpoint now
+        from datakit_titan.eval.run import parse_suites
+
+        parse_suites(p.eval.suite)
+        args = ["eval", str(p.phase.output), "--suite", p.eval.suite, "--phase", str(phase), "--device", device,
+                *(["--limit", str(p.eval.limit)] if p.eval.limit else []), *p.eval.args]
+        if subprocess.run([sys.executable, "-m", "datakit_titan.cli", *args]).returncode != 0:
+            raise UserError("the phase trained, but its [eval] failed (printed above)", file=phase, field="eval",
+                            fix=f"fix it and rerun `titan {' '.join(args)}`")
 
 
 @app.command()
@@ -114,6 +132,16 @@ from datakit_titan.export.cli import export, generate, quant_report  # noqa: E40
 app.command()(export)
 app.command()(generate)
 app.command("quant-report")(quant_report)
+
+from datakit_titan.eval.cli import eval_cmd, eval_report  # noqa: E402  titan eval / eval-report
+
+app.command("eval")(eval_cmd)
+app.command("eval-report")(eval_report)
+
+from datakit_titan.cloud import cli as cloud_cli  # noqa: E402  titan launch / status / logs / down (SkyPilot)
+
+for _name in ("launch", "status", "logs", "down"):
+    app.command(_name)(getattr(cloud_cli, _name))
 
 
 def main() -> None:

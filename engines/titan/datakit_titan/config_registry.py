@@ -12,13 +12,13 @@ from pathlib import Path
 
 from torchtitan.components.checkpoint import CheckpointManager
 from torchtitan.components.loss import ChunkedLossWrapper, CrossEntropyLoss
-from torchtitan.components.metrics import MetricsProcessor
 from torchtitan.components.optimizer import LRSchedulersContainer, ParamGroupConfig
 from torchtitan.config import CompileConfig, ParallelismConfig, TrainingConfig
 from torchtitan.config.configs import CommConfig, DebugConfig
 from torchtitan.distributed.activation_checkpoint import FullAC, SelectiveAC
 
 from datakit_titan.adafactor import DatakitOptimizers
+from datakit_titan.cost_metrics import CostMetricsProcessor
 from datakit_titan.dataloader import MixtureDataLoader
 from datakit_titan.phase import Phase, load_phase
 from datakit_titan.spec import model_spec
@@ -30,6 +30,22 @@ ENV_PHASE, ENV_STAGE, ENV_DEVICE, ENV_STEPS, ENV_VERIFIED, ENV_WANDB = (
     "DATAKIT_TITAN_PHASE", "DATAKIT_TITAN_STAGE", "DATAKIT_TITAN_DEVICE", "DATAKIT_TITAN_STEPS", "DATAKIT_TITAN_VERIFIED",
     "DATAKIT_TITAN_WANDB",
 )
+# the run's price for cost.json: `titan run --price-per-hour`, or what `titan launch` found (task envs)
+ENV_PRICE, ENV_PRICE_SOURCE = "DATAKIT_TITAN_USD_PER_GPU_HOUR", "DATAKIT_TITAN_PRICE_SOURCE"
+
+
+def cost_fields(phase: Phase, stage: int, vocab: int) -> dict:
+    """CostMetricsProcessor.Config fields: phase, stage, price and the estimate's FLOPs/token (datakit_titan.cost)."""
+    from datakit_titan.estimate import flops_per_token
+    from datakit_titan.presets import PRESETS
+
+    price = os.environ.get(ENV_PRICE)
+    return dict(
+        phase_name=phase.phase.name, stage=stage + 1, usd_per_gpu_hour=float(price) if price else None,
+        price_source=os.environ.get(ENV_PRICE_SOURCE, "--price-per-hour" if price else ""),
+        stage_tokens=phase.stage_tokens()[stage],
+        flops_per_token=flops_per_token(PRESETS[phase.phase.model], vocab, phase.stage[stage].seq_len)["total"],
+    )
 
 
 def wandb_mode(phase: Phase) -> str:
@@ -111,10 +127,11 @@ def build_config(phase: Phase, *, stage: int = 0, device: str = "cuda", n_gpus: 
         ),
         activation_checkpoint=ac,
         compile=CompileConfig(enable=phase.parallel.compile),
-        metrics=MetricsProcessor.Config(
+        metrics=CostMetricsProcessor.Config(  # TorchTitan's, plus <run>/cost.json and cost/* metrics
             log_freq=phase.metrics.log_every,
             enable_tensorboard=phase.metrics.tensorboard,
             enable_wandb=wandb_mode(phase) != "off",
+            **cost_fields(phase, stage, vocab),
         ),
         comm=CommConfig(),
         debug=DebugConfig(seed=phase.phase.seed, deterministic=device == "cpu"),

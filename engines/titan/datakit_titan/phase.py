@@ -126,6 +126,22 @@ class Parallel(StrictTypes):
     document_masking: bool = True  # False: plain causal rows, attention crosses packed documents (cheaper; measured in benchmarks/gpu)
 
 
+class Eval(StrictTypes):
+    """`titan eval` at the end of the phase (`titan run` runs it on the final checkpoint)."""
+
+    suite: str = "core"  # comma-separated: core, planning, longctx
+    limit: int | None = Field(None, gt=0)  # items per benchmark (None: all the task data has)
+    args: list[str] = Field(default_factory=list)  # more `titan eval` options, e.g. ["--per-cell", "8"]
+
+    @field_validator("suite")
+    @classmethod
+    def _suites(cls, v: str) -> str:
+        bad = [x for x in v.split(",") if x.strip() not in ("core", "planning", "longctx")]
+        if bad or not v.strip():
+            raise ValueError(f"unknown eval suite {bad[0].strip()!r}; use a comma-separated list of core, planning, longctx")
+        return v
+
+
 class Phase(StrictTypes):
     phase: PhaseInfo
     stage: list[Stage] = Field(min_length=1)
@@ -135,6 +151,7 @@ class Phase(StrictTypes):
     metrics: Metrics = Field(default_factory=Metrics)
     parallel: Parallel = Field(default_factory=Parallel)
     plan_claim: PlanClaim | None = None
+    eval: Eval | None = None
 
     path: Path = Field(default=Path("."), exclude=True)
     tokens_basis: str = Field(default="phase.tokens", exclude=True)  # where phase.tokens came from

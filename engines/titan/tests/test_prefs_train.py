@@ -5,6 +5,7 @@ is a real TorchTitan run in a subprocess (`python -m datakit_titan.train`)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,9 @@ def test_sft_dpo_trains_and_reward_accuracy_rises_above_chance(trained):
     assert sum(margins[s] for s in margins if s > STEPS // 2) > 0
     assert "Loading the checkpoint" in log and "phase2/checkpoint/step-1" in log
     assert (out / "checkpoint" / f"step-{STEPS}").is_dir()
+    cost = json.loads((out / "cost.json").read_text())  # phase 3 keeps a cost record like every `titan run`
+    assert (cost["phase"], cost["gpu"], cost["n_gpus"], cost["step"]) == ("p3", "cpu", 1, STEPS)
+    assert cost["tokens"] == STEPS * ROWS * SEQ and cost["usd"] == 0
 
 
 def test_stopped_and_resumed_run_logs_the_same_losses(trained):
@@ -164,3 +168,22 @@ def test_cli_prints_a_user_error_without_traceback(prefs_mixture, tmp_path):  # 
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
     assert "no reference log-probs for DPO source 'dpo'" in r.stderr and f"titan refscore {phase}" in r.stderr
+
+
+def test_two_processes_count_the_global_tokens_in_cost_json(trained, monkeypatch):
+    """Two data-parallel ranks (torchrun, gloo on CPU): cost.json counts both ranks' tokens and GPU-hours,
+    priced as `titan launch` passes it (the task's env)."""
+    root, mix, phase2, _, _ = trained
+    monkeypatch.setenv("DATAKIT_TITAN_USD_PER_GPU_HOUR", "2.0")
+    monkeypatch.setenv("DATAKIT_TITAN_PRICE_SOURCE", "SkyPilot catalog (test)")
+    phase = write_phase(root, "p3-np2", mix, phase2, steps=6)  # 6 x ROWS x SEQ tokens = 3 steps of 2 ranks
+    log = phase.with_suffix(".log")
+    with open(log, "a") as f:
+        from datakit_titan.launch import run_phase
+
+        run_phase(phase, device="cpu", nproc=2, max_steps=3, stdout=f)
+    cost = json.loads((root / "outputs" / "p3-np2" / "cost.json").read_text())
+    assert (cost["n_gpus"], cost["step"]) == (2, 3), log.read_text()[-3000:]
+    assert cost["tokens"] == cost["tokens_processed"] == 3 * 2 * ROWS * SEQ  # both ranks, not rank 0's share
+    assert cost["gpu_hours"] == pytest.approx(2 * cost["wall_hours"])
+    assert cost["usd"] == pytest.approx(cost["gpu_hours"] * 2.0) and cost["price_source"] == "SkyPilot catalog (test)"

@@ -97,14 +97,16 @@ class PrefsTrainer(DatakitTrainer):
             return
 
         keys = sorted(self._metric_sums)
-        vec = torch.stack([self._metric_sums[k] for k in keys] + [total.double()]).to(self.device)
+        ntokens = torch.tensor(float(self.ntokens_seen), dtype=torch.float64, device=total.device)
+        vec = torch.stack([self._metric_sums[k] for k in keys] + [ntokens, total.double()]).to(self.device)
         if self.parallel_dims.dp_enabled:
             vec = dist_utils.dist_sum_tensor(vec, self.parallel_dims.get_mesh("batch"))
         vec = vec.cpu()
         loss = float(vec[-1])
+        global_ntokens_seen = int(vec[-2])  # all data-parallel ranks, as TorchTitan's own train_step logs it (cost.json)
         if not math.isfinite(loss):
             raise RuntimeError(f"Loss is not finite ({loss}) at step {self.step}. Stopping training.")
-        metrics = {f"prefs/{k}": v for k, v in summarize(dict(zip(keys, vec[:-1])), self.prefs).items()}
+        metrics = {f"prefs/{k}": v for k, v in summarize(dict(zip(keys, vec[:-2])), self.prefs).items()}
         self.metrics_processor.log(self.step, loss, loss, float(grad_norm.item()),
-                                   extra_metrics={"n_tokens_seen": self.ntokens_seen, **lr_metrics, **metrics})
+                                   extra_metrics={"n_tokens_seen": global_ntokens_seen, **lr_metrics, **metrics})
         logger.info("  ".join(f"{k.removeprefix('prefs/')}: {v:.4f}" for k, v in metrics.items()))
