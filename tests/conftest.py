@@ -1,20 +1,17 @@
-import os
+"""Fixtures of the top-level tests: the smoke tokenizer and builds (the offline environment: ../conftest.py)."""
+
 from pathlib import Path
 
 import pytest
 
 from smoke_helpers import SMALL, run_cli, smoke_spec_text
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("WANDB_MODE", "offline")
 
 
 @pytest.fixture(scope="session")
 def smoke_tokenizer(tmp_path_factory) -> Path:
     """The smoke tokenizer, trained once per test session on the embedded samples (real BPE training)."""
     from datakit.spec import parse_spec
-    from datakit.tokenizer.sample import spec_sample
+    from datakit.mix.tokenizer_sample import spec_sample
     from datakit.tokenizer.train import train_tokenizer
 
     import tomllib

@@ -4,7 +4,8 @@ No hub is reachable in tests, so the repo id is a local dataset folder: the same
 
 import shutil
 
-from datakit.mix.build import build_mixture, sample_rates
+from datakit.mix.build import build_mixture
+from datakit.mix.stages import sample_rates
 from datakit.samples import SAMPLES_DIR
 from datakit.spec import load_spec
 

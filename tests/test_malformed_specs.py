@@ -4,7 +4,6 @@ unknown, missing), each through the real CLI entry point: exit 2, one line `erro
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -113,20 +112,6 @@ CASES = [
 ]
 
 
-def run_datakit(*argv: str, capsys) -> tuple[int, str, str]:
-    """`datakit ...` through the real entry point (datakit.cli.main.main), in this process."""
-    from datakit.cli.main import main
-
-    saved = sys.argv
-    sys.argv = ["datakit", *argv]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
 
 def test_the_base_spec_is_valid(tmp_path):
     p = tmp_path / "m.toml"
@@ -141,12 +126,12 @@ def test_there_are_at_least_40_cases():
 
 @pytest.mark.parametrize("command", ["build", "plan"])
 @pytest.mark.parametrize("case, old, new, field", CASES, ids=[c[0] for c in CASES])
-def test_a_malformed_spec_is_one_clean_error_and_writes_nothing(tmp_path, monkeypatch, capsys, command, case, old, new, field):
+def test_a_malformed_spec_is_one_clean_error_and_writes_nothing(cli, tmp_path, monkeypatch, capsys, command, case, old, new, field):
     assert old in BASE, case
     spec = tmp_path / "m.toml"
     spec.write_text(BASE.replace(old, new, 1))
     monkeypatch.chdir(tmp_path)  # the spec's relative output/tokenizer land here, if anything were written
-    code, out, err = run_datakit("mix", command, str(spec), capsys=capsys)
+    code, out, err = cli.datakit("mix", command, str(spec))
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err

@@ -17,6 +17,8 @@ import pytest
 from datakit.errors import UserError
 from datakit.samples import BLOB_STORE_DIR, SAMPLES, SAMPLES_DIR, sample_path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def _table(name: str, split: str = "train") -> pa.Table:
     files = SAMPLES[name].files(split)
@@ -73,7 +75,7 @@ def test_upstream_schemas_match_the_dataset_cards():
             assert t["choices"] == "struct<text: list<element: string>, label: list<element: string>>"
             assert list(t) == ["id", "question", "choices", "answerKey"]
     assert _types(_table("orca-math").schema) == {"question": "string", "answer": "string"}
-    # the plan's extra mid-train sets and the HellaSwag eval set (datakit/samples/make_samples_plan.py)
+    # the plan's extra mid-train sets and the HellaSwag eval set (tools/make_samples/)
     for split in ("train", "validation"):
         assert _types(_table("boolq", split).schema) == {"question": "string", "answer": "bool", "passage": "string"}
     for module in ("math-algebra-linear-2d-composed", "math-arithmetic-mixed"):
@@ -181,9 +183,9 @@ def test_sample_path_resolves_inside_the_samples_folder_only():
 
 @pytest.mark.slow  # regenerates every sample (~8 s alone, more on a busy machine)
 def test_generator_reproduces_the_committed_files(tmp_path: Path):
-    from datakit.samples import make_samples
-
-    make_samples.main(["--out", str(tmp_path)])
+    # the generator is a repository build tool (tools/make_samples), run as its docs say
+    subprocess.run([sys.executable, "-m", "tools.make_samples", "--out", str(tmp_path)], cwd=REPO_ROOT, check=True,
+                   capture_output=True)
     readme = (SAMPLES_DIR / "HuggingFaceTB__smollm-corpus" / "README.txt").read_text()
     ver = "{}.{}.{}".format(*sys.version_info[:3])
     # templated samples are independent of the Python version; stdlib-derived ones need the same CPython

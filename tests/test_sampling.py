@@ -4,7 +4,7 @@ import numpy as np
 
 from datakit.mix.sample import choose_documents
 from datakit.mix.steps import keep_fraction
-from datakit.mix.build import sample_rates
+from datakit.mix.stages import sample_rates
 from datakit.spec import parse_spec
 
 

@@ -5,7 +5,7 @@
     benchmarks/gpu/run.sh --only seq2048 fits
 
 Writes gpu_bench.json and gpu_bench.md (and the run logs) to $OUT when set, else benchmarks/gpu/out/.
-Every run is a phase file handed to datakit_titan.cli.run_phase / the phase-3 launcher: the same checks,
+Every run is a phase file handed to datakit_titan.launch.run_phase (either kind of phase): the same checks,
 launcher and TorchTitan trainer as `titan run`, on data built here by `datakit mix build` (the Python
 standard library as text; a 65,536-entry tokenizer trained on it) and by `datakit synth` (procedural
 SFT + DPO records) for phase 3. Sections, in order of priority (a section that would pass the time
@@ -289,11 +289,10 @@ def summarize(run: Run, warmup: int) -> None:
 
 def estimate_gib(phase_path: Path, vocab: int) -> float:
     from datakit_titan.estimate import GIB, memory_per_gpu
-    from datakit_titan.phase import load_phase
+    from datakit_titan.kinds import load_any_phase
     from datakit_titan.presets import PRESETS
-    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
 
-    ph = load_prefs_phase(phase_path) if is_prefs_phase(phase_path) else load_phase(phase_path)
+    ph = load_any_phase(phase_path)
     m = memory_per_gpu(PRESETS[ph.phase.model], vocab, seq_len=max(st.seq_len for st in ph.stage), micro_batch=ph.batch.per_gpu,
                        optimizer=ph.optimizer.name, param_dtype=ph.parallel.param_dtype,
                        activation_checkpointing=ph.parallel.activation_checkpointing,
@@ -315,11 +314,10 @@ class Bench:
         return self.budget_s - (time.monotonic() - self.t0)
 
     def run(self, section: str, name: str, phase_path: Path, *, config: dict, need_s: float, cap_gib: float | None = None,
-            prefs: bool = False, keep_checkpoint: bool = False, steps: int | None = None) -> Run:
+            keep_checkpoint: bool = False, steps: int | None = None) -> Run:
         """One `titan run` of phase_path for `steps` (default s.steps) steps; OOM and errors are results, not crashes."""
         steps = steps or self.s.steps
-        from datakit_titan.cli import run_phase
-        from datakit_titan.prefs.cli import run_prefs_phase
+        from datakit_titan.launch import run_phase
         from datakit_titan.trainer import ENV_MEMORY_CAP
 
         run = Run(section, name, config)
@@ -340,10 +338,7 @@ class Bench:
         self.log(f"{section}/{name}: running ({config})")
         try:
             with open(run.log, "w") as f:
-                if prefs:
-                    run_prefs_phase(phase_path, device=self.s.device, max_steps=steps, extra=extra, stdout=f, wandb="off")
-                else:
-                    run_phase(phase_path, device=self.s.device, max_steps=steps, extra=extra, stdout=f, wandb="off")
+                run_phase(phase_path, device=self.s.device, max_steps=steps, extra=extra, stdout=f, wandb="off")
             run.status = "ok"
         except Exception as e:  # noqa: BLE001
             text = Path(run.log).read_text(errors="replace")
@@ -361,7 +356,7 @@ class Bench:
 
     def refscore(self, phase_path: Path) -> bool:
         log = self.out / "logs" / "phase3-refscore.log"
-        cmd = [sys.executable, "-m", "datakit_titan.prefs.cli", "refscore", str(phase_path), "--device", self.s.device]
+        cmd = [sys.executable, "-m", "datakit_titan.cli", "refscore", str(phase_path), "--device", self.s.device]
         with open(log, "w") as f:
             rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
         self.log(f"phase3: reference log-probs {'written' if rc == 0 else 'FAILED (see ' + str(log) + ')'}")
@@ -403,7 +398,7 @@ def section_phase3(b: Bench, data: dict) -> None:
         b.runs.append(Run("phase3", "sft_dpo", {}, status="skipped" if b.left_s() < 150 else "error",
                           note="time budget" if b.left_s() < 150 else "refscore failed"))
         return
-    b.run("phase3", "sft_dpo", path, prefs=True, need_s=90,
+    b.run("phase3", "sft_dpo", path, need_s=90,
           config={"seq_len": s.seq_long, "rows": 2, "loss": "sft_dpo", "ac": "full", "optimizer": "adafactor",
                   "param_dtype": "bfloat16" if s.device == "cuda" else "float32"})
 
@@ -417,25 +412,24 @@ def section_fits(b: Bench, data: dict) -> None:
             path = committed_phase(b.work / f"fit-{name}.toml", source, mixture, b.work / "runs" / f"fit-{name}", s.steps,
                                    init_from=init if prefs else None, model=None if s.device == "cuda" else s.model)
             if s.device != "cuda":  # no CUDA memory to cap: prove the rewritten file passes every check `titan run` makes
-                b.runs.append(validate_only("fits", name.split("@")[0], path, prefs))
+                b.runs.append(validate_only("fits", name.split("@")[0], path))
                 break
             # eager (committed_phase sets compile = false), to save a compilation per attempt: compiled kernels
             # keep fewer activations, so an eager peak that fits is an upper bound (compiled peaks: seq2048 section)
-            r = b.run("fits", name, path, prefs=prefs, cap_gib=gib, need_s=60, steps=4,
+            r = b.run("fits", name, path, cap_gib=gib, need_s=60, steps=4,
                       config={"phase_file": source, "cap_gib": gib, "card": card, "compile": False})
             if r.status != "oom":
                 break
 
 
-def validate_only(section: str, name: str, path: Path, prefs: bool) -> Run:
+def validate_only(section: str, name: str, path: Path) -> Run:
     """Load a phase file and run `titan run`'s checks (mixture, vocab, budget, warmup, init_from) without training."""
-    from datakit_titan.phase import load_phase
-    from datakit_titan.prefs.phase import load_prefs_phase
+    from datakit_titan.kinds import load_any_phase
     from datakit_titan.validate import check_phase
 
     run = Run(section, name, {"phase_file": str(path)}, note="CPU: checked as `titan run` would, not run (no CUDA memory to cap)")
     try:
-        check_phase(load_prefs_phase(path) if prefs else load_phase(path), device="cpu")
+        check_phase(load_any_phase(path), device="cpu")
         run.status = "ok"
     except Exception as e:  # noqa: BLE001 - a benchmark reports, it does not stop
         run.status, run.note = "error", f"{type(e).__name__}: {e}"

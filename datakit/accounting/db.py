@@ -70,10 +70,8 @@ def write_accounting_from_shards(output: Path, manifest: Manifest) -> Path:
 
 
 def _curation_tables(con: duckdb.DuckDBPyConnection, records_dir: Path) -> None:
-    try:
-        from datakit.curate.records import load_removed, load_step_stats
-    except ImportError:
-        return
+    from datakit.curate.records import load_removed, load_step_stats
+
     removed, steps = load_removed(records_dir), load_step_stats(records_dir)
     if removed:
         con.register("removed_arrow", pa.Table.from_pylist(removed))

@@ -65,7 +65,7 @@ def run_demo(workers: int = 2, train: bool = True) -> None:
     if Path(spec.mixture.tokenizer).exists():
         typer.echo(f"{spec.mixture.tokenizer} exists: reusing it")
     else:
-        from datakit.tokenizer.sample import spec_sample
+        from datakit.mix.tokenizer_sample import spec_sample
         from datakit.tokenizer.train import train_tokenizer
 
         stats: dict = {}

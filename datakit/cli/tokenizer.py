@@ -26,7 +26,7 @@ def train(
 
         datakit tokenizer train mixtures/pretrain.toml --vocab-size 65536
     """
-    from datakit.tokenizer.sample import spec_sample
+    from datakit.mix.tokenizer_sample import spec_sample
     from datakit.tokenizer.train import train_tokenizer
 
     from datakit.mix.pipeline import quiet_datatrove

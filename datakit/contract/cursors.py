@@ -250,13 +250,13 @@ class ExampleCursor(Cursor):
 
     def _n_rows(self, k: int, u: int) -> int:
         st = self.streams[k]
-        if st.docs.layout == "docs":
+        if not is_example_layout(st.docs.layout):
             return max(1, -(-(st.docs.length(st.unit(u)[0]) - 1) // self.seq_len))
         return st.take
 
     def _row(self, k: int, u: int, j: int) -> dict[str, Any]:
         st = self.streams[k]
-        if st.docs.layout == "docs":
+        if not is_example_layout(st.docs.layout):
             tokens, loss = st.docs.doc(st.unit(u)[0])
             loss = loss if loss is not None else np.ones(len(tokens), np.uint8)
             a = j * self.seq_len

@@ -13,9 +13,12 @@ no loss applies. A row of example rows carries a role (ROLE_*): what the SFT + D
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 
-LAYOUTS = ("docs", "sft", "dpo_pairs")
+Layout = Literal["docs", "sft", "dpo_pairs"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
 EXAMPLE_LAYOUTS = ("sft", "dpo_pairs")  # one example per row, never packed with another
 PAIR_LAYOUT = "dpo_pairs"
 

@@ -26,15 +26,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from datakit.contract.layouts import Layout  # how a source's documents lie in its shards
 from datakit.errors import UserError
+from datakit.strict import Strict
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "datakit.mixture/1"
 
-# How documents of a source are laid out in its shards (datakit.contract.layouts has what each means).
-Layout = Literal["docs", "sft", "dpo_pairs"]
 
 # The uint16 boundary: token ids 0..65,535 fit 2 bytes, so a vocabulary of exactly 65,536 entries is stored
 # in 2 bytes per token; one entry more (65,537) needs ids up to 65,536 and therefore 4 bytes.
@@ -46,11 +46,7 @@ def token_size_for_vocab(vocab_size: int) -> int:
     return 2 if vocab_size <= UINT16_VOCAB_LIMIT else 4
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TokenizerInfo(_Strict):
+class TokenizerInfo(Strict):
     path: str
     sha256: str
     vocab_size: int
@@ -67,7 +63,7 @@ class TokenizerInfo(_Strict):
         return self
 
 
-class Shard(_Strict):
+class Shard(Strict):
     path: str  # relative to the mixture folder, e.g. tokens/gsm8k/gsm8k-00000.ds
     size_bytes: int
     sha256: str
@@ -77,7 +73,7 @@ class Shard(_Strict):
     loss_sha256: str | None = None  # set when a `.ds.loss` file accompanies the shard
 
 
-class SourceEntry(_Strict):
+class SourceEntry(Strict):
     name: str
     uri: str
     format: str
@@ -98,7 +94,7 @@ class SourceEntry(_Strict):
     context_tokens: int = 0  # long-context filler tokens written (sources with `context`)
 
 
-class Manifest(_Strict):
+class Manifest(Strict):
     format: str = FORMAT
     name: str
     seq_len: int

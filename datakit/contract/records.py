@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from datakit.strict import Strict
 
 
 def _text(v: str) -> str:
@@ -23,8 +25,7 @@ def _text(v: str) -> str:
     return v
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Record(Strict):
     id: str | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
 

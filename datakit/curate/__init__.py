@@ -1,7 +1,7 @@
 """Curation: per-source quality filters and scoring, mixture-wide exact + MinHash dedup and
 benchmark decontamination, all on datatrove blocks, every removal on record.
 
-    parse_filters(entries, file=, source=)            -> [FilterSpec]     (spec.py)
+    parse_filters(entries, file=, source=)            -> [FilterSpec]     (filter_list.py)
     build_filter_steps(filters, source=, file=, ...)  -> [PipelineStep]   (filters.py)
     CurateSpec.from_toml(table, file=)                -> CurateSpec       (spec.py)
     run_curation(curate, inputs=, outputs=, ...)      -> summary dict     (run.py)
@@ -9,7 +9,13 @@ benchmark decontamination, all on datatrove blocks, every removal on record.
 """
 
 from datakit.curate.records import duckdb_views_sql, load_removed, load_step_stats
-from datakit.curate.spec import CurateSpec, FilterSpec, parse_filters
+from datakit.curate.spec import CurateSpec, FilterSpec
+
+
+def parse_filters(*args, **kwargs):
+    from datakit.curate.filter_list import parse_filters as _parse
+
+    return _parse(*args, **kwargs)
 
 
 def build_filter_steps(*args, **kwargs):

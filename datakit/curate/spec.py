@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from datakit.errors import UserError
+from datakit.strict import Strict
 
 # hashes a MinHash signature may use when buckets x hashes are derived from the threshold
 MAX_DERIVED_HASHES = 128
@@ -28,11 +29,7 @@ MAX_DERIVED_HASHES = 128
 TARGET_RECALL_AT_THRESHOLD = 0.95
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-class MinhashSpec(_Strict):
+class MinhashSpec(Strict):
     """MinHash near-duplicate detection across all sources of a mixture.
 
     threshold: Jaccard similarity (of word `ngram` shingles) at which a pair of documents is
@@ -91,7 +88,7 @@ def derive_banding(threshold: float) -> tuple[int, int]:
     return best
 
 
-class DedupSpec(_Strict):
+class DedupSpec(Strict):
     """exact: drop documents whose normalized text (lowercase, whitespace and punctuation folded)
     is identical to an earlier one; minhash: near-duplicate removal (see MinhashSpec)."""
 
@@ -99,7 +96,7 @@ class DedupSpec(_Strict):
     minhash: MinhashSpec | None = None
 
 
-class DecontaminateSpec(_Strict):
+class DecontaminateSpec(Strict):
     """Drop training documents sharing an `ngram`-word n-gram with any item of the `against`
     evaluation sets ("<benchmark>[:<config>]:<split>", e.g. "ai2_arc:ARC-Challenge:test").
 
@@ -123,7 +120,7 @@ class DecontaminateSpec(_Strict):
         return self
 
 
-class CurateSpec(_Strict):
+class CurateSpec(Strict):
     """The mixture-level `[curate]` table."""
 
     dedup: DedupSpec = Field(default_factory=lambda: DedupSpec(exact=False))
@@ -153,7 +150,7 @@ _CURATE_FIX = (
 # ---------------------------------------------------------------- per-source filters
 
 
-class FilterSpec(_Strict):
+class FilterSpec(Strict):
     """One entry of a source's `filters` list.
 
     kind: "expression" (a comparison on a metadata column), "heuristic" (a datatrove filter by
@@ -180,63 +177,3 @@ class FilterSpec(_Strict):
     def folder(self) -> str:
         """Folder name of this step's records: `f<index>_<name>`, unique within a source."""
         return f"f{self.index:02d}_" + "".join(c if c.isalnum() else "_" for c in self.name)
-
-
-def parse_filters(entries: list[str | dict], *, file: str, source: str) -> list[FilterSpec]:
-    """Parse a source's `filters` list: expressions ("metadata.score >= 3"), datatrove heuristic
-    filters by name ("gopher_quality" or {name = "gopher_repetition", dup_line_frac = 0.3}) and the
-    quality scorer ({name = "quality_score", model = "path/to/classifier"})."""
-    from datakit.curate.expressions import parse_expression
-    from datakit.curate.filters import HEURISTIC_FILTERS, check_params
-    from datakit.curate.scoring import SCORER_NAME, SCORER_PARAMS
-
-    if not isinstance(entries, list):
-        raise UserError(
-            "filters must be a list", file=file, field=f"source.{source}.filters",
-            fix='write filters = ["int_score >= 3", "gopher_quality"]',
-        )
-    out: list[FilterSpec] = []
-    known = sorted([*HEURISTIC_FILTERS, SCORER_NAME])
-    for i, entry in enumerate(entries):
-        field = f"source.{source}.filters[{i}]"
-        if isinstance(entry, str):
-            text = entry.strip()
-            if text in HEURISTIC_FILTERS or text == SCORER_NAME:
-                name, params = text, {}
-            elif any(op in text for op in ("<", ">", "=")):
-                expr = parse_expression(text, file=file, field=field)
-                out.append(FilterSpec(kind="expression", name=expr.path, params={"expr": text},
-                                      label=text, index=i, field=field))
-                continue
-            else:
-                raise UserError(
-                    f"unknown filter {text!r}", file=file, field=field,
-                    fix=f"use one of {', '.join(known)} or an expression like 'int_score >= 3'",
-                )
-        elif isinstance(entry, dict):
-            params = dict(entry)
-            name = params.pop("name", None)
-            if not isinstance(name, str):
-                raise UserError("a filter table needs a name", file=file, field=field,
-                                fix=f'write {{ name = "gopher_repetition", ... }}; known: {", ".join(known)}')
-            if name not in HEURISTIC_FILTERS and name != SCORER_NAME:
-                raise UserError(f"unknown filter {name!r}", file=file, field=field,
-                                fix=f"use one of {', '.join(known)}")
-        else:
-            raise UserError(f"a filter must be a string or a table, got {type(entry).__name__}",
-                            file=file, field=field, fix='write "gopher_quality" or { name = "gopher_quality" }')
-        if name == SCORER_NAME:
-            bad = sorted(set(params) - set(SCORER_PARAMS))
-            if bad:
-                raise UserError(f"unknown parameter(s) {', '.join(bad)} for {name}", file=file, field=field,
-                                fix=f"allowed: {', '.join(SCORER_PARAMS)}")
-            if "model" not in params:
-                raise UserError(f"{name} needs a model", file=file, field=field,
-                                fix='write { name = "quality_score", model = "models/fineweb-edu-classifier" }')
-            kind = "score"
-        else:
-            check_params(name, params, file=file, field=field)
-            kind = "heuristic"
-        label = name if not params else name + "(" + ", ".join(f"{k}={v!r}" for k, v in sorted(params.items())) + ")"
-        out.append(FilterSpec(kind=kind, name=name, params=params, label=label, index=i, field=field))
-    return out

@@ -21,8 +21,8 @@ from typing import Callable
 
 from datakit.errors import UserError
 from datakit.eval.stats import wilson
+from datakit.synth.procedural.generate import RESERVED_SEED_FLOOR  # seeds >= this are eval-only: training generation refuses them
 
-RESERVED_SEED_FLOOR = 2**62  # seeds >= this are eval-only: `datakit synth planning` refuses them
 EVAL_SEED = RESERVED_SEED_FLOOR
 DIFFICULTIES = ("easy", "medium", "hard")
 # Checker messages that mean "feasible but not the optimum", per domain whose checker knows the optimum;

@@ -23,18 +23,9 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.tokens.tokenizer import DocumentTokenizer, TokenizedFile, get_output_filename
 
+from datakit.contract.layouts import PAIR_LAYOUT
 from datakit.errors import UserError
-
-PAIR_FORMATS = {"sft": ("prompt", "completion"), "dpo": ("prompt", "chosen", "rejected")}
-LAYOUTS = {"sft": "sft", "dpo": "dpo_pairs"}
-
-
-def example_text(fmt: str, record: dict) -> str:
-    """The text curation sees for an example (dedup and decontamination run on prompt + completion/chosen)."""
-    if fmt == "sft":
-        return f"{record['prompt']}{record['completion']}"
-    return f"{record['prompt']}{record['chosen']}"
-
+from datakit.sources.formatters import get_formatter
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
@@ -42,7 +33,8 @@ def _norm(text: str) -> str:
 
 def validate_records(files: list[str], fmt: str, *, file: str, source: str) -> int:
     """Check every record before a build: required fields non-empty; a DPO pair's chosen != rejected."""
-    need = PAIR_FORMATS[fmt]
+    formatter = get_formatter(fmt, file=file, source=source)
+    need, pairs = sorted(formatter.required_columns), formatter.layout == PAIR_LAYOUT
     n = 0
     for path in files:
         if path.endswith(".parquet"):
@@ -60,7 +52,7 @@ def validate_records(files: list[str], fmt: str, *, file: str, source: str) -> i
                 if not isinstance(r.get(k), str) or not r[k].strip():
                     raise UserError(f"{where}: field {k!r} is missing or empty", file=file, field=f"source.{source}.format",
                                     fix=f"format {fmt!r} needs non-empty {', '.join(need)} (Contract 3)")
-            if fmt == "dpo" and _norm(r["chosen"]) == _norm(r["rejected"]):
+            if pairs and _norm(r["chosen"]) == _norm(r["rejected"]):
                 raise UserError(f"{where}: chosen and rejected are the same text", file=file, field=f"source.{source}",
                                 fix="drop the pair or regenerate it (`datakit synth dpo` never writes such pairs)")
     return n
@@ -72,14 +64,14 @@ class ExpandPairs(PipelineStep):
     name = "👯 expand pairs"
     type = "✂️ - FORMAT"
 
-    def __init__(self, fmt: str):
+    def __init__(self, layout: str):
         super().__init__()
-        self.fmt = fmt
+        self.layout = layout
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             m = doc.metadata
-            if self.fmt == "sft":
+            if self.layout != PAIR_LAYOUT:
                 yield Document(text=m["completion"], id=doc.id, metadata={"prompt": m["prompt"], "completion": m["completion"]})
                 continue
             for role in ("chosen", "rejected"):

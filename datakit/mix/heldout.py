@@ -64,12 +64,12 @@ def wanted(spec, source) -> int:
 
 def split_pools(spec, pools: dict) -> dict[str, HeldoutDocs]:
     """Take the held-out documents out of each plain-document source's pool (in place); return them."""
-    from datakit.mix.examples import LAYOUTS
+    from datakit.sources.formatters import is_example_format
 
     out: dict[str, HeldoutDocs] = {}
     for s in spec.source:
         pool = pools.get(s.name)
-        if pool is None or LAYOUTS.get(s.format, "docs") != "docs" or pool.has_loss:
+        if pool is None or is_example_format(s.format) or pool.has_loss:
             continue
         idx = choose_heldout(pool.ids, heldout_size(len(pool.lengths), wanted(spec, s)), spec.mixture.seed, s.name)
         held = HeldoutDocs(s.name)

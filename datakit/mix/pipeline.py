@@ -110,20 +110,16 @@ def local_files(spec: MixtureSpec, src: SourceSpec) -> LocalFiles | None:
 
 def check_source(spec: MixtureSpec, src: SourceSpec) -> set[str] | None:
     """Fail before any processing: unknown formatter, missing columns, blob ids without hydration."""
-    from datakit.mix.examples import PAIR_FORMATS, validate_records
+    from datakit.mix.examples import validate_records
     from datakit.sources.formatters import check_columns, get_formatter
 
-    pair = src.format in PAIR_FORMATS
-    fmt = None if pair else get_formatter(src.format, file=spec.path, source=src.name)
+    fmt = get_formatter(src.format, file=spec.path, source=src.name)
     files = local_files(spec, src)
     if files is None:
         return None
     columns = read_columns(files)
-    if pair:
-        missing = [c for c in PAIR_FORMATS[src.format] if c not in columns]
-        if missing:
-            raise UserError(f"format {src.format!r} needs column {missing[0]!r}; the files have {sorted(columns)}", file=spec.path,
-                            field=f"source.{src.name}.format", fix=f"point it at Contract 3 {src.format.upper()} records (`datakit synth {src.format}`)")
+    if fmt.examples:
+        check_columns(fmt, columns, file=spec.path, source=src.name)
         validate_records([os.path.join(files.folder, f) for f in files.files], src.format, file=spec.path, source=src.name)
         return columns
     if src.hydrate is not None:
@@ -146,11 +142,9 @@ def check_source(spec: MixtureSpec, src: SourceSpec) -> set[str] | None:
 def filter_steps(spec: MixtureSpec, src: SourceSpec, columns: set[str] | None, work: Work) -> list:
     if not src.filters:
         return []
-    try:
-        from datakit.curate.filters import build_filter_steps
-        from datakit.curate.spec import parse_filters
-    except ImportError:
-        raise UserError("filters are not supported by this datakit build", file=spec.path, field=f"source.{src.name}.filters", fix="remove them") from None
+    from datakit.curate.filter_list import parse_filters
+    from datakit.curate.filters import build_filter_steps
+
     parsed = parse_filters(src.filters, file=spec.path, source=src.name)
     return build_filter_steps(
         parsed, source=src.name, file=spec.path, columns=columns, records_dir=work.records,
@@ -189,8 +183,10 @@ def reader_step(spec: MixtureSpec, src: SourceSpec, files: LocalFiles | None):
     return reader, min(src.tasks or len(files.files), len(files.files))
 
 
-def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0):
-    """read -> [hash-sample] -> [hydrate] -> format -> per-source filters; returns (steps, tasks)."""
+def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set[str] | None, sample_rate: float = 1.0,
+                 filters: bool = True):
+    """read -> [hash-sample] -> [hydrate] -> format -> per-source filters (not with filters=False: the tokenizer
+    sample reads the sources as they come); returns (steps, tasks)."""
     reader, tasks = reader_step(spec, src, local_files(spec, src))
     steps: list = [reader]
     if sample_rate < 1.0:
@@ -199,7 +195,8 @@ def source_steps(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns: set
         h = src.hydrate
         steps.append(Hydrate(blob_url(h.url), h.id_column, h.encoding_column, h.storage_options, h.cache_dir or str(work.blobs)))
     steps.append(Format(src.format, src.name, spec.path))
-    steps.extend(filter_steps(spec, src, columns, work))
+    if filters:
+        steps.extend(filter_steps(spec, src, columns, work))
     return steps, tasks
 
 
@@ -214,12 +211,14 @@ def prepare_pipeline(spec: MixtureSpec, src: SourceSpec, work: Work, *, columns:
 
 def tokenize_steps(spec: MixtureSpec, src: SourceSpec, work: Work) -> list:
     """doc info + tokenizer (`<s> text </s>`, or prompt/completion examples with loss masks for sft/dpo)."""
-    from datakit.mix.examples import PAIR_FORMATS, ExampleTokenizer, ExpandPairs
+    from datakit.mix.examples import ExampleTokenizer, ExpandPairs
+    from datakit.sources.formatters import get_formatter
 
     kwargs = dict(tokenizer_name_or_path=spec.mixture.tokenizer, save_filename=src.name, shuffle_documents=False,
                   save_final_metadata=False, batch_size=1000)
-    if src.format in PAIR_FORMATS:
-        return [ExpandPairs(src.format), DocInfo(str(work.docinfo(src.name))), ExampleTokenizer(str(work.tokenized(src.name)), **kwargs)]
+    fmt = get_formatter(src.format)
+    if fmt.examples:
+        return [ExpandPairs(fmt.layout), DocInfo(str(work.docinfo(src.name))), ExampleTokenizer(str(work.tokenized(src.name)), **kwargs)]
     return [DocInfo(str(work.docinfo(src.name))), FramedTokenizer(str(work.tokenized(src.name)), **kwargs)]
 
 
@@ -246,7 +245,7 @@ def run_stage(pipeline: list, tasks: int, logging_dir: Path, opts: ExecutorOptio
             pipeline=pipeline, tasks=tasks, workers=max(1, min(opts.workers or 1, tasks)), logging_dir=str(logging_dir),
             skip_completed=True,
         )
-        with _stderr_to(logging_dir / "stderr.log", enabled=not _VERBOSE[0]):
+        with stage_logs(logging_dir, opts):
             executor.run()
     elif opts.kind == "slurm":
         from datakit.mix.slurm_jobs import submit_stage
@@ -303,6 +302,12 @@ def check_complete(name: str, logging_dir: Path, tasks: int, kind: str) -> None:
 
 
 _VERBOSE = [False]
+
+
+def stage_logs(logging_dir: Path, opts: ExecutorOptions):
+    """Context in which a stage runs: datatrove's console logs go to <logging_dir>/stderr.log (local runs,
+    unless `quiet_datatrove(verbose=True)`); its tail is shown if the stage fails."""
+    return _stderr_to(logging_dir / "stderr.log", enabled=opts.kind == "local" and not _VERBOSE[0])
 
 
 @contextlib.contextmanager

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from datakit.contract.accounting import MIXTURE_STEPS  # [curate] steps; the rest are per-source filters
+from datakit.contract.layouts import PAIR_LAYOUT
 from datakit.errors import UserError
 from datakit.sources import catalog
+from datakit.sources.formatters import get_formatter
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 from datakit.spec.sizes import human
 
@@ -159,7 +161,7 @@ def rows_note(spec: MixtureSpec, src: SourceSpec, target: int) -> str:
     seq = spec.mixture.seq_len
     if src.context.max_tokens is not None:
         return f"{src.name}: target {human(target)} tokens counts rows with up to {src.context.max_tokens:,} context tokens each"
-    if src.format == "dpo":
+    if get_formatter(src.format).layout == PAIR_LAYOUT:
         return (f"{src.name}: target {target:,} tokens = rows filled with context to {seq:,} tokens, 2 per pair: "
                 f"{target:,} / (2 x {seq:,}) = ~{target / (2 * seq):,.0f} pairs")
     return (f"{src.name}: target {target:,} tokens = rows filled with context to {seq:,} tokens: "

@@ -92,15 +92,14 @@ class Format(PipelineStep):
         self.fmt, self.source, self.spec_file = fmt, source, spec_file
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from datakit.mix.examples import PAIR_FORMATS, example_text
         from datakit.sources.formatters import EmptyTextError, get_formatter
 
-        render = None if self.fmt in PAIR_FORMATS else get_formatter(self.fmt, file=self.spec_file, source=self.source).render
+        render = get_formatter(self.fmt, file=self.spec_file, source=self.source).render
         for doc in data:
             with self.track_time():
                 doc.metadata["_source"] = self.source
                 try:
-                    text = example_text(self.fmt, doc.metadata) if render is None else render(doc.metadata, file=self.spec_file, source=self.source)
+                    text = render(doc.metadata, file=self.spec_file, source=self.source)
                 except EmptyTextError:
                     text = ""
                 if not text or not text.strip():

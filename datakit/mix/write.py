@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from datakit.errors import UserError
 from datakit.mix import pipeline as P
 from datakit.contract import DocRow, Shard, sha256_file, token_dtype
+from datakit.contract.layouts import PAIR_LAYOUT, is_example_layout
 from datakit.contract.reader import ShardDocs
 from datakit.mix.sample import choose_documents, source_rng
 from datakit.spec.mixture import MixtureSpec, SourceSpec
@@ -108,9 +109,9 @@ def available_tokens(spec: MixtureSpec, s: SourceSpec, pools: dict[str, Pool]) -
     pool = pools[s.name]
     if s.context is None:
         return int(pool.lengths.sum()), "counted"
-    from datakit.mix.examples import LAYOUTS
+    from datakit.sources.formatters import get_formatter
 
-    rows = row_lengths(pool, unit_docs(pool, LAYOUTS.get(s.format, "docs")), context_for(spec, s, pools))
+    rows = row_lengths(pool, unit_docs(pool, get_formatter(s.format).layout), context_for(spec, s, pools))
     fill = f"up to {s.context.max_tokens:,} context tokens" if s.context.max_tokens is not None else f"filled to seq_len {spec.mixture.seq_len:,}"
     return int(rows.sum()), f"counted: {len(pool.lengths):,} examples as rows {fill} with context"
 
@@ -118,7 +119,7 @@ def available_tokens(spec: MixtureSpec, s: SourceSpec, pools: dict[str, Pool]) -
 def unit_docs(pool: Pool, layout: str) -> list[list[int]]:
     """Units the target counts: single documents, or (chosen, rejected) pairs that are never split."""
     n = len(pool.lengths)
-    if layout == "dpo_pairs":
+    if layout == PAIR_LAYOUT:
         if n % 2:
             raise RuntimeError("a DPO source has an odd number of examples")
         return [[i, i + 1] for i in range(0, n, 2)]
@@ -140,17 +141,17 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
     tmp_dir.mkdir(parents=True)
     units = unit_docs(pool, layout)
     unit_len = row_lengths(pool, units, context)  # with context: the rows' tokens, context included
-    if layout != "docs":
+    if is_example_layout(layout):
         too_long = [pool.ids[d] for u in units for d in u if pool.lengths[d] > spec.mixture.seq_len]
         if too_long:
             raise UserError(f"{len(too_long)} examples are longer than seq_len {spec.mixture.seq_len} before any context (first: {too_long[0]})",
                             file=spec.path, field=f"source.{s.name}", fix="raise [mixture] seq_len or drop the long records")
     order, epochs = choose_documents(unit_len, target, spec.mixture.seed, s.name)
     dtype = token_dtype(token_size)
-    with_loss = pool.has_loss or layout != "docs"
+    with_loss = pool.has_loss or is_example_layout(layout)
     shards: list[Shard] = []
     rows: list[DocRow] = []
-    bar = tqdm(total=len(order), desc=f"write {s.name}", unit="doc" if layout == "docs" else "example", disable=not progress, leave=False)
+    bar = tqdm(total=len(order), desc=f"write {s.name}", unit="example" if is_example_layout(layout) else "doc", disable=not progress, leave=False)
     pos, k = 0, 0
     while pos < len(order):
         name = f"{s.name}-{k:05d}.ds"
@@ -162,7 +163,7 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
             if context is not None:
                 budget = context.budget(max(int(pool.lengths[d]) for d in u))
                 ctx = context.draw(budget, source_rng(spec.mixture.seed, f"{s.name}/context/{pos}", epoch)) if budget > 0 else []
-            for role, d in zip(("chosen", "rejected") if layout == "dpo_pairs" else ("",), u):
+            for role, d in zip(("chosen", "rejected") if layout == PAIR_LAYOUT else ("",), u):
                 toks, loss = pool.tokens(d), pool.loss(d)
                 if ctx:
                     filler = ctx + context.sep
@@ -173,10 +174,10 @@ def write_source(spec: MixtureSpec, s: SourceSpec, pool: Pool, target: int, toke
                     loss_pieces.append(loss)
                 n += len(toks)
                 ends.append(n)
-                completion = int(loss.sum()) if layout != "docs" else None
-                prompt = (len(toks) - len(ctx) - (len(context.sep) if ctx else 0) - 1 - completion) if layout != "docs" else None
+                completion = int(loss.sum()) if is_example_layout(layout) else None
+                prompt = (len(toks) - len(ctx) - (len(context.sep) if ctx else 0) - 1 - completion) if is_example_layout(layout) else None
                 rows.append(DocRow(s.name, name, len(rows), pool.ids[d], len(toks), pool.chars[d], pool.scores[d], epoch,
-                                   len(ctx), prompt, completion, int(order[pos]) if layout == "dpo_pairs" else None, role or None))
+                                   len(ctx), prompt, completion, int(order[pos]) if layout == PAIR_LAYOUT else None, role or None))
             pos += 1
             bar.update(1)
         write_array(path, np.concatenate(pieces))

@@ -3,7 +3,7 @@
 The values are SAMPLES (text from Python's own standard library and templated math/planning records,
 see docs/samples.md); only the schemas, nesting and types match the upstream Hugging Face datasets.
 A mixture spec refers to them as `samples://<rel>`, resolved against `SAMPLES_DIR` by `sample_path`.
-Regenerate with `python -m datakit.samples.make_samples`.
+Regenerate with `python -m tools.make_samples` from the repository root (a build tool, not shipped).
 """
 
 from __future__ import annotations

@@ -9,7 +9,14 @@ top-level columns it needs, so a source can be checked against its files before 
     text = fmt.render({"question": "...", "answer": "... #### 72"})
 
 Names: text, fineweb-edu, cosmopedia, finemath, gsm8k, apps, arc, orca-math, code, planning, boolq,
-math-dataset, chat, hellaswag.
+math-dataset, chat, hellaswag; and sft, dpo (Contract 3 examples).
+
+One registry for every format a spec may name. A formatter declares the layout its source takes in the
+built mixture (Contract 2, `layout` in the manifest): `docs` for plain documents; `sft` and `dpo_pairs` for
+examples, whose prompt and completion are tokenized apart (datakit.mix.examples) and whose rendered text
+(prompt + completion, or prompt + chosen) is what curation sees. `Formatter.examples` (and
+`is_example_format` by name) is the one test of "is this an example format"; the layouts themselves are
+datakit.contract.layouts.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from datakit.contract.layouts import PAIR_LAYOUT, Layout, is_example_layout
 from datakit.errors import UserError
 
 _MISSING = object()
@@ -38,6 +46,7 @@ class Formatter:
     name: what a spec's `format = "..."` says.
     required_columns: top-level columns the record must have (checked against the files before a build).
     fix_hint: what to tell a user whose files lack those columns.
+    layout: how the source's documents lie in the built mixture: docs, sft or dpo_pairs.
     """
 
     name: str
@@ -45,6 +54,12 @@ class Formatter:
     _render: Callable[[Mapping[str, Any]], str]
     description: str = ""
     fix_hint: str = ""
+    layout: Layout = "docs"
+
+    @property
+    def examples(self) -> bool:
+        """SFT/DPO examples (prompt and completion, loss on the completion), not plain documents."""
+        return is_example_layout(self.layout)
 
     def render(self, record: Mapping[str, Any], *, file: str | None = None, source: str | None = None) -> str:
         """Training text for one record; UserError naming the column when one is missing, or the text is empty."""
@@ -312,8 +327,17 @@ def _hellaswag(r: Mapping[str, Any]) -> str:
     return ctx
 
 
-def _make(name: str, columns: set[str], fn: Callable[[Mapping[str, Any]], str], description: str, fix_hint: str = "") -> Formatter:
-    return Formatter(name, frozenset(columns), fn, description, fix_hint)
+def _sft(r: Mapping[str, Any]) -> str:
+    return f"{r['prompt']}{r['completion']}"
+
+
+def _dpo(r: Mapping[str, Any]) -> str:
+    return f"{r['prompt']}{r['chosen']}"  # curation (dedup, decontamination) sees the chosen side
+
+
+def _make(name: str, columns: set[str], fn: Callable[[Mapping[str, Any]], str], description: str, fix_hint: str = "",
+          layout: Layout = "docs") -> Formatter:
+    return Formatter(name, frozenset(columns), fn, description, fix_hint, layout)
 
 
 _TEXT_FIX = "use the formatter for this dataset (e.g. gsm8k, apps, arc) or files with a `text` column"
@@ -341,6 +365,10 @@ FORMATTERS: dict[str, Formatter] = {
               "deepmind/math_dataset: question and answer (the hub's b'...\\n' bytes literals unwrapped)"),
         _make("chat", {"messages"}, _chat, "chat messages (smoltalk2): <think> traces in planning tags, else User:/Assistant: turns"),
         _make("hellaswag", {"ctx", "endings", "label"}, _hellaswag, "Rowan/hellaswag: the context and its right ending"),
+        _make("sft", {"prompt", "completion"}, _sft, "SFT examples (Contract 3): prompt, then completion (the loss)",
+              "point it at Contract 3 SFT records (`datakit synth sft`)", layout="sft"),
+        _make("dpo", {"prompt", "chosen", "rejected"}, _dpo, "DPO pairs (Contract 3): prompt, chosen and rejected completions",
+              "point it at Contract 3 DPO records (`datakit synth dpo`)", layout=PAIR_LAYOUT),
     ]
 }
 
@@ -357,6 +385,12 @@ def get_formatter(name: str, *, file: str | None = None, source: str | None = No
         ) from None
 
 
+def is_example_format(name: str) -> bool:
+    """Whether a spec's `format` names examples (sft, dpo) rather than documents; False for unknown names."""
+    fmt = FORMATTERS.get(name)
+    return fmt is not None and fmt.examples
+
+
 def check_columns(fmt: Formatter, columns: set[str], *, file: str | None = None, source: str | None = None) -> None:
     """Fail before a build when the files lack a column the formatter needs (names the column and the fix)."""
     missing = sorted(fmt.required_columns - set(columns))
@@ -369,5 +403,5 @@ def check_columns(fmt: Formatter, columns: set[str], *, file: str | None = None,
 
 __all__ = [
     "FORMATTERS", "EmptyTextError", "Formatter", "check_columns", "first_apps_solution", "get_formatter",
-    "json_column", "split_gsm8k_answer",
+    "is_example_format", "json_column", "split_gsm8k_answer",
 ]

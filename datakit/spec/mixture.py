@@ -14,22 +14,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from datakit.errors import UserError
+from datakit.sources.formatters import is_example_format
 from datakit.spec.sizes import parse_size
+from datakit.strict import StrictTypes
 
 DEFAULT_MAX_EPOCHS = 4.0
 MIN_SEQ_LEN = 8  # `<s>`, a few tokens, `</s>`: anything shorter cannot hold a document
 MAX_SEQ_LEN = 8192  # the longest context of the model this data is for (engine presets' max_seq_len)
 MIN_SHARD_TOKENS = 1000  # smaller shards would mean a file per document or two
 MAX_SEED = 2**63 - 1  # TOML integers are signed 64-bit
-
-
-class _Strict(BaseModel):
-    # strict: a TOML string is not a number (seq_len = "256" is refused, not read as 256); sizes like "50B" are
-    # parsed by their own validators; integers still pass as floats
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def _at_least(minimum: int, hint: str = ""):
@@ -43,7 +39,7 @@ def _at_least(minimum: int, hint: str = ""):
     return check
 
 
-class HydrateSpec(_Strict):
+class HydrateSpec(StrictTypes):
     """Fetch text for rows that ship only a blob id (python-edu, stack-edu) from Software Heritage."""
 
     url: str = "s3://softwareheritage/content/{blob_id}"
@@ -53,7 +49,7 @@ class HydrateSpec(_Strict):
     cache_dir: str | None = None  # default: <output>/.work/blobs
 
 
-class ContextSpec(_Strict):
+class ContextSpec(StrictTypes):
     """Long context for SFT/DPO examples: documents of other sources placed after `<s>` before the prompt."""
 
     sources: list[str]  # names of sources in this spec (plain-text formats) to draw context documents from
@@ -68,7 +64,7 @@ class ContextSpec(_Strict):
     _max_tokens = field_validator("max_tokens")(lambda cls, v: _at_least(1)(v))
 
 
-class SourceSpec(_Strict):
+class SourceSpec(StrictTypes):
     name: str
     uri: str  # hf://repo, file://glob, samples://glob, synth://dir
     config: str | None = None
@@ -138,7 +134,7 @@ class SourceSpec(_Strict):
         return self.uri.split("://", 1)[1]
 
 
-class MixtureSection(_Strict):
+class MixtureSection(StrictTypes):
     name: str
     seq_len: int = Field(2048, ge=MIN_SEQ_LEN, le=MAX_SEQ_LEN)
     total_tokens: int | None = None
@@ -166,7 +162,7 @@ class MixtureSection(_Strict):
         return v
 
 
-class TokenizerTrainSection(_Strict):
+class TokenizerTrainSection(StrictTypes):
     """How `datakit tokenizer train` samples this spec's sources."""
 
     sample_bytes: int = 1_000_000_000
@@ -180,7 +176,7 @@ class TokenizerTrainSection(_Strict):
     _sample_range = field_validator("sample_bytes")(lambda cls, v: _at_least(1000)(v))
 
 
-class MixtureSpec(_Strict):
+class MixtureSpec(StrictTypes):
     mixture: MixtureSection
     tokenizer_train: TokenizerTrainSection = Field(default_factory=TokenizerTrainSection)
     curate: dict[str, Any] | None = None  # validated by datakit.curate.spec.CurateSpec
@@ -203,11 +199,11 @@ class MixtureSpec(_Strict):
         for s in self.source:
             if s.context is None:
                 continue
-            if s.format not in ("sft", "dpo"):
+            if not is_example_format(s.format):
                 raise UserError("`context` applies to format \"sft\" or \"dpo\" only", file=self.path, field=f"source.{s.name}.context",
                                 fix="remove it, or set format = \"sft\" / \"dpo\" on a source of Contract 3 records")
             for c in s.context.sources:
-                if c not in names or names[c].format in ("sft", "dpo") or c == s.name:
+                if c not in names or is_example_format(names[c].format) or c == s.name:
                     raise UserError(f"context source {c!r} must be another plain-text source of this spec", file=self.path,
                                     field=f"source.{s.name}.context.sources", fix=f"use names of this spec's text sources: {sorted(names)}")
         if any(s.weight is not None for s in self.source) and self.mixture.total_tokens is None:
@@ -282,7 +278,7 @@ def parse_spec(data: dict, path: str = "<spec>") -> MixtureSpec:
         spec.curate = validate_curate(spec.curate, path)
     for s in spec.source:  # filter names, parameters and expressions: refused before anything is written
         if s.filters:
-            from datakit.curate.spec import parse_filters
+            from datakit.curate.filter_list import parse_filters
 
             parse_filters(s.filters, file=path, source=s.name)
     return spec

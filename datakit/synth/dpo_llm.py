@@ -21,10 +21,11 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 from tqdm import tqdm
 
 from datakit.errors import UserError
+from datakit.strict import Strict
 from datakit.synth.dpo import parse_flaws
 from datakit.synth.dpo_sets import iter_set, validate_planning_set
 from datakit.synth.flaws import CATALOG, domain_flaws
@@ -37,11 +38,7 @@ DEFAULT_SPEC = Path("synth/dpo.toml")
 _STEP_LINE = re.compile(r"(?m)^\s*(?:Step\s+)?(\d+)[.:)]")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DpoSettings(_Strict):
+class DpoSettings(Strict):
     max_tokens: int = Field(4096, gt=0)
     concurrency: int = Field(8, ge=1)
     temperature: float | None = 0.7
@@ -52,12 +49,12 @@ class DpoSettings(_Strict):
     flaws: list[str] = Field(default_factory=lambda: list(CATALOG))
 
 
-class DpoPrompt(_Strict):
+class DpoPrompt(Strict):
     system: str
     user: str
 
 
-class DpoSpec(_Strict):
+class DpoSpec(Strict):
     dpo: DpoSettings = Field(default_factory=DpoSettings)
     flaw_descriptions: dict[str, str] = Field(default_factory=dict)
     prompt: DpoPrompt

@@ -36,12 +36,8 @@ QUALITY_STOP_SHARE = 0.9  # share of them rejected that stops the run
 
 def run_procedural(out: str | Path, *, count: int, seed: int = 0, domains: list[str] | None = None, difficulty: str = "medium") -> dict:
     """`--provider procedural`: verifiable planning tasks made by code (datakit.synth.procedural), no budget."""
-    try:
-        from datakit.synth import procedural
-    except ImportError:
-        procedural = None
-    if procedural is None or not hasattr(procedural, "generate"):
-        raise UserError("procedural provider not available", field="--provider", fix="use an LLM provider such as --provider azure")
+    from datakit.synth import procedural
+
     return procedural.generate(Path(out), count, seed=seed, domains=domains, difficulty=difficulty)
 
 

@@ -8,20 +8,17 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from datakit.errors import UserError
+from datakit.strict import Strict
 from datakit.synth.prices import Price, resolve_price
 from datakit.synth.quota import Quota
 
 DEFAULT_SPEC = Path("synth/planning.toml")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PlanningSettings(_Strict):
+class PlanningSettings(Strict):
     max_tokens: int = Field(4096, gt=0)  # cap per answer; the budget reserves it
     expected_output_tokens: int = Field(1500, gt=0)  # dry-run estimate
     min_steps: int = Field(3, ge=1)  # numbered steps required in <thinking>
@@ -36,29 +33,29 @@ class PlanningSettings(_Strict):
     batch_poll_s: float = Field(60.0, gt=0)  # seconds between status checks of a batch job
 
 
-class PlanClaim(_Strict):
+class PlanClaim(Strict):
     budget_usd: float
     price_usd_per_1k_tokens: float
     claimed_tokens: str
 
 
-class Prompt(_Strict):
+class Prompt(Strict):
     system: str
     user: str
 
 
-class Diversity(_Strict):
+class Diversity(Strict):
     constraints: list[str] = Field(min_length=1)
     scales: list[str] = Field(min_length=1)
     personas: list[str] = Field(min_length=1)
 
 
-class Domain(_Strict):
+class Domain(Strict):
     name: str
     tasks: list[str] = Field(min_length=1)
 
 
-class ProviderProfile(_Strict):
+class ProviderProfile(Strict):
     model: str | None = None  # litellm model string
     deployment: str | None = None  # Azure deployment (model = azure/<deployment>)
     price_model: str | None = None  # model whose list price applies
@@ -95,7 +92,7 @@ class ProviderProfile(_Strict):
         return Quota(folder, model or self.litellm_model(), rpm=self.rpm, tpm=self.tpm, tpm_counts=self.tpm_counts)
 
 
-class PlanningSpec(_Strict):
+class PlanningSpec(Strict):
     planning: PlanningSettings = Field(default_factory=PlanningSettings)
     plan_claim: PlanClaim | None = None
     prompt: Prompt

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 import re
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def vocabulary() -> list[str]:

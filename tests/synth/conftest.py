@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from datakit.synth.testing.server import FakeLLMServer  # noqa: E402
+from datakit.synth.testing.server import FakeLLMServer
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_SPEC = REPO / "synth" / "planning.toml"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-
-import pytest
 
 from datakit.synth.money import usd
 
@@ -15,26 +12,16 @@ def test_usd_keeps_significant_digits_below_a_dollar():
         "$0.00", "$0.001", "$0.000123", "$0.05", "$0.50", "$1.00", "$1,234.57"]
 
 
-def run_main(monkeypatch, capsys, *args):
-    from datakit.cli.main import main
 
-    monkeypatch.setattr(sys, "argv", ["datakit", "synth", *args])
-    with pytest.raises(SystemExit) as e:
-        main()
-        sys.exit(0)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
-
-def test_a_tenth_of_a_cent_budget_is_printed_as_such(server, fast_spec, fake_key, tmp_path, monkeypatch, capsys):
+def test_a_tenth_of_a_cent_budget_is_printed_as_such(cli, server, fast_spec, fake_key, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AZURE_API_KEY", fake_key)
     monkeypatch.setenv("AZURE_API_BASE", server.url)
     monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
-    code, out, err = run_main(monkeypatch, capsys, "planning", "--provider", "azure", "--budget", "0.001", "--dry-run", "--spec", str(fast_spec()))
+    code, out, err = cli.datakit("synth", "planning", "--provider", "azure", "--budget", "0.001", "--dry-run", "--spec", str(fast_spec()))
     assert code == 0, err
     assert "dry run: what $0.001 buys" in out
     # max_tokens 100 at $10/1M out: a call reserves at most ~$0.001 + prompt, so a budget of $0.015 buys a few calls
-    code, out, err = run_main(monkeypatch, capsys, "planning", "--provider", "azure", "--budget", "0.015", "--count", "3",
+    code, out, err = cli.datakit("synth", "planning", "--provider", "azure", "--budget", "0.015", "--count", "3",
                               "--out", str(tmp_path / "o"), "--spec", str(fast_spec(max_tokens=100)), "--quiet")
     assert code == 0, err
     spent = re.search(r"spent \$(\S+) this run, \$(\S+) of \$(\S+) in total", out)

@@ -18,23 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from disk_helpers import small_disk  # noqa: E402
 
 
-def run_main(monkeypatch, capsys, *args):
-    from datakit.cli.main import main
-
-    monkeypatch.setattr(sys, "argv", ["datakit", "synth", *args])
-    with pytest.raises(SystemExit) as e:
-        main()
-        sys.exit(0)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
 
 def lines(folder: Path) -> list[dict]:
     """Every line of every run file; json.loads fails on a line cut in half."""
     return [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()]
 
 
-def test_disk_full_mid_run_loses_no_paid_answer(server, fast_spec, fake_key, tmp_path, monkeypatch, capsys):
+def test_disk_full_mid_run_loses_no_paid_answer(cli, server, fast_spec, fake_key, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AZURE_API_KEY", fake_key)
     monkeypatch.setenv("AZURE_API_BASE", server.url)
     monkeypatch.setenv("AZURE_API_VERSION", "2024-10-21")
@@ -44,7 +34,7 @@ def test_disk_full_mid_run_loses_no_paid_answer(server, fast_spec, fake_key, tmp
         out = tmp_path / "disk" / "out"
         args = ["planning", "--provider", "azure", "--budget", "5", "--count", "100", "--concurrency", "4",
                 "--out", str(out), "--spec", str(fast_spec()), "--quiet"]
-        code, stdout, err = run_main(monkeypatch, capsys, *args)
+        code, stdout, err = cli.datakit("synth", *args)
         assert code == 2, stdout + err
         assert err.strip().splitlines() == [f"error: {out}: the disk is full: the run stopped; every answer paid for so far is written "
                                            "(fix: free space and rerun the same command: it resumes where it stopped)"]
@@ -52,7 +42,7 @@ def test_disk_full_mid_run_loses_no_paid_answer(server, fast_spec, fake_key, tmp
         assert 0 < len(first) < 100 and not (out / ".disk-reserve").exists()  # the reserve was given back and used
 
         grow("64m")
-        code, stdout, err = run_main(monkeypatch, capsys, *args)
+        code, stdout, err = cli.datakit("synth", *args)
         assert code == 0, err
         assert "count reached" in stdout
         records, rejects = lines(out / "records"), lines(out / "rejects")

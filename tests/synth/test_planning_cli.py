@@ -63,40 +63,29 @@ def test_sigkill_then_rerun_has_no_duplicate_or_lost_records(server, fast_spec, 
         assert fake_key not in text
 
 
-def run_main(monkeypatch, capsys, *args):
-    """The `datakit` entry point in this process (same code path as the console script)."""
-    from datakit.cli.main import main
 
-    monkeypatch.setattr(sys, "argv", ["datakit", "synth", *args])
-    with pytest.raises(SystemExit) as e:
-        main()
-        sys.exit(0)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
-
-
-def test_cli_user_errors_exit_2_without_traceback(server, fast_spec, tmp_path, monkeypatch, capsys):
+def test_cli_user_errors_exit_2_without_traceback(cli, server, fast_spec, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AZURE_API_KEY", "")
     monkeypatch.setenv("AZURE_API_BASE", server.url)
-    code, out, err = run_main(monkeypatch, capsys, "planning", "--provider", "azure", "--budget", "1", "--out", str(tmp_path / "o"), "--spec", str(fast_spec()))
+    code, out, err = cli.datakit("synth", "planning", "--provider", "azure", "--budget", "1", "--out", str(tmp_path / "o"), "--spec", str(fast_spec()))
     assert code == 2
     assert err.startswith("error: ") and "AZURE_API_KEY is not set" in err and "(fix: export AZURE_API_KEY" in err
     assert "Traceback" not in err
     assert server.requests == 0
-    code, out, err = run_main(monkeypatch, capsys, "status", str(tmp_path / "missing"))
+    code, out, err = cli.datakit("synth", "status", str(tmp_path / "missing"))
     assert code == 2 and "no such output folder" in err
 
 
-def test_cli_dry_run(real_spec, monkeypatch, capsys):
+def test_cli_dry_run(cli, real_spec, monkeypatch, capsys):
     monkeypatch.delenv("AZURE_API_KEY", raising=False)  # a dry run needs no credentials
-    code, out, err = run_main(monkeypatch, capsys, "planning", "--provider", "azure", "--budget", "100", "--dry-run", "--spec", str(real_spec))
+    code, out, err = cli.datakit("synth", "planning", "--provider", "azure", "--budget", "100", "--dry-run", "--spec", str(real_spec))
     assert code == 0, err
     assert "azure *" in out and "3,333,333 tokens = 3.33M" in out
 
 
-def test_cli_procedural_provider_delegates_without_budget(tmp_path, monkeypatch, capsys):
+def test_cli_procedural_provider_delegates_without_budget(cli, tmp_path, monkeypatch, capsys):
     out = tmp_path / "proc"
-    code, stdout, err = run_main(monkeypatch, capsys, "planning", "--provider", "procedural", "--count", "5", "--seed", "3", "--out", str(out))
+    code, stdout, err = cli.datakit("synth", "planning", "--provider", "procedural", "--count", "5", "--seed", "3", "--out", str(out))
     assert code == 0, err
     assert stdout.startswith("procedural: ")
     records = [json.loads(line) for p in (out / "records").glob("*.jsonl") for line in p.read_text().splitlines()]

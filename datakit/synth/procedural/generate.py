@@ -19,6 +19,8 @@ from datakit.errors import UserError
 from datakit.synth.procedural.common import FlawNotApplicable
 from datakit.synth.procedural.records import check_completion
 
+RESERVED_SEED_FLOOR = 2**62  # seeds >= this are eval-only (datakit.eval.planning's held-out problems): refused here
+
 LEVELS = ("easy", "medium", "hard")
 MAX_ATTEMPTS = 20
 
@@ -191,8 +193,6 @@ def generate(out_dir: Path, count: int, seed: int = 0, domains: list[str] | None
     """
     if count < 0:
         raise UserError(f"count must be >= 0, got {count}", field="count", fix="pass --count 1000")
-    from datakit.eval.planning import RESERVED_SEED_FLOOR
-
     if seed >= RESERVED_SEED_FLOOR:  # the held-out planning problems of `titan eval` live there
         raise UserError(f"seed {seed} is reserved for eval problems (>= 2**62)", field="seed", fix="use a seed below 2**62")
     names = resolve_domains(domains)

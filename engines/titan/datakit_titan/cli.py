@@ -4,6 +4,7 @@
     titan run engines/titan/phases/smoke.toml --device cpu
     titan run engines/titan/phases/pretrain.toml --nproc 8
     titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 0 --master-addr 10.0.0.1   # and rank 1 on node 1
+    titan refscore engines/titan/phases/longctx_sft_dpo.toml     # phase 3, once; then titan run it
     titan export outputs/smoke --to gguf --out exports/smoke-gguf     # then: titan generate, titan quant-report
     titan eval outputs/smoke --suite core,planning                    # then: titan eval-report outputs/
 """
@@ -18,101 +19,11 @@ from pathlib import Path
 import typer
 
 from datakit.errors import UserError
-from datakit_titan.nodes import Nodes, resolve_nodes
-from datakit_titan.phase import Phase, load_phase
+from datakit_titan.kinds import load_any_phase
+from datakit_titan.launch import run_phase
+from datakit_titan.nodes import resolve_nodes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-
-
-def run_phase(
-    path: str | Path,
-    *,
-    device: str = "cuda",
-    nproc: int = 1,
-    max_steps: int | None = None,
-    extra: list[str] | None = None,
-    wandb: str | None = None,
-    stdout=None,
-    nodes: Nodes = Nodes(),
-) -> Phase:
-    """Validate a phase, then run its stages one after another (one TorchTitan run each).
-
-    device: "cuda" or "cpu" (smoke mode). nproc: processes (GPUs) on this node, through torchrun
-    when > 1. max_steps: stop after this global step (the LR schedule still spans the phase).
-    extra: TorchTitan overrides passed through (e.g. ["--training.max_norm", "0.5"]).
-    wandb: "offline" | "online" | "off" instead of the phase's [metrics] wandb.
-    nodes: the machines of a multi-node job (this one's rank among them); the global batch and the steps
-    count all nnodes x nproc ranks.
-    """
-    phase = load_phase(path)
-    world = nodes.world(nproc)
-    from datakit_titan.validate import check_phase
-
-    gpu_mem = None
-    if device == "cuda":
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                gpu_mem = torch.cuda.get_device_properties(0).total_memory / 1024**3
-        except ImportError:
-            pass
-    manifest = check_phase(phase, device=device, n_gpus=world, gpu_memory_gib=gpu_mem)
-    from datakit_titan.export.checkpoint import record_phase
-
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
-    steps = phase.stage_steps(world)
-    where = f"{nproc} x {device}" if nodes.nnodes == 1 else (
-        f"{nodes.nnodes} nodes x {nproc} x {device} (this is node {nodes.node_rank}, rendezvous {nodes.master_addr}:{nodes.master_port})")
-    print(
-        f"phase {phase.phase.name}: mixture {phase.phase.mixture} ({manifest.total_tokens:,} tokens, "
-        f"{len(manifest.sources)} sources), model {phase.phase.model}, {where}",
-        file=stdout or sys.stdout,
-    )
-    from datakit_titan.budget import check_budget
-
-    print(f"  {check_budget(phase, manifest)}", file=stdout or sys.stdout)
-    for i, st in enumerate(phase.stage):
-        print(
-            f"  stage {i + 1}: seq_len {st.seq_len}, global batch {phase.tokens_per_step(i, world):,} tokens "
-            f"({phase.batch.per_gpu} x {phase.batch.grad_accum} accum x {world}), {steps[i]:,} steps -> {phase.stage_dir(i)}",
-            file=stdout or sys.stdout,
-        )
-    env = launch_env(wandb)
-    for i in range(len(phase.stage)):
-        if i > 0 and max_steps is not None and phase.stage_end_step(i - 1, world) >= max_steps:
-            break
-        if phase.stage_done(i, world, max_steps):
-            print(f"  stage {i + 1}: already at step {phase.stage_end_step(i, world, max_steps)}, skipped", file=stdout or sys.stdout)
-            continue
-        args = [str(phase.path), "--stage", str(i), "--device", device]
-        if max_steps is not None:
-            args += ["--steps", str(max_steps)]
-        if extra:
-            args += ["--", *extra]
-        launch("datakit_titan.train", args, nproc=nproc, env=env, stdout=stdout, what=f"stage {i + 1} of {phase.path}", file=phase.path,
-               nodes=nodes)
-    return phase
-
-
-def launch_env(wandb: str | None, **extra: str) -> dict:
-    """Environment of a training process: shards already verified here, the --wandb override, and extras."""
-    env = dict(os.environ, DATAKIT_TITAN_VERIFIED="1", **extra)
-    if wandb:
-        if wandb not in ("offline", "online", "off"):
-            raise UserError(f"unknown wandb mode {wandb!r}", field="--wandb", fix="use offline, online or off")
-        env["DATAKIT_TITAN_WANDB"] = wandb  # read by datakit_titan.config_registry.wandb_mode
-    return env
-
-
-def launch(module: str, args: list[str], *, nproc: int, env: dict, stdout, what: str, file, nodes: Nodes = Nodes()) -> None:
-    """Run a training module in its own process (torchrun when nproc > 1 or across nodes); exit code 2 = a user error."""
-    prefix = nodes.launcher(nproc)
-    rc = subprocess.run([*prefix, "-m", module, *args], env=env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None).returncode
-    if rc == 2:
-        raise UserError(f"{what} stopped on a user error (printed above)", file=file)
-    if rc != 0:
-        raise RuntimeError(f"{what} failed with exit code {rc}")
 
 
 @app.command()
@@ -128,13 +39,16 @@ def run(
     master_port: int = typer.Option(None, "--master-port", help="rendezvous port on node 0 (default 29500)"),
     price_per_hour: float = typer.Option(None, help="dollars per GPU-hour for <run>/cost.json (default: $0 on CPU and unpriced GPUs)"),
 ):
-    """Train a phase: checks the mixture (sha256), vocab, init_from and memory first, prints the
-    global batch in tokens, then runs each seq-len stage with TorchTitan. Rerunning resumes from
-    the newest checkpoint in the phase's output folder. Several machines: the same command on each
-    with --nnodes, its own --node-rank and node 0's --master-addr (torchrun joins them; the phase's
-    output folder must be on storage every node sees, docs/scale-out.md).
+    """Train a phase (pretrain, mid-train, or phase 3's SFT / DPO / ORPO): checks the mixture (sha256),
+    vocab, init_from, memory and reference log-probs first, prints the global batch in tokens, then runs
+    each seq-len stage with TorchTitan. Rerunning resumes from the newest checkpoint in the phase's
+    output folder. Several machines: the same command on each with --nnodes, its own --node-rank and
+    node 0's --master-addr (torchrun joins them; the phase's output folder must be on storage every node
+    sees, docs/scale-out.md).
 
     Example: titan run engines/titan/phases/smoke.toml --device cpu
+
+    Example: titan run engines/titan/phases/smoke_sft_dpo.toml --device cpu
 
     Example: titan run engines/titan/phases/pretrain.toml --nproc 8 --nnodes 2 --node-rank 1 --master-addr 10.0.0.1
     """
@@ -145,19 +59,12 @@ def run(
     if steps is not None and steps < 1:
         raise UserError(f"--steps {steps}: needs at least one step", field="--steps", fix="leave it out to train the phase's token budget")
     nodes = resolve_nodes(nnodes, node_rank, master_addr, master_port)
-    from datakit_titan.prefs.phase import is_prefs_phase
-
     if price_per_hour is not None:  # read by the training processes' cost record (datakit_titan.cost)
         if price_per_hour < 0:
             raise UserError(f"--price-per-hour {price_per_hour}: a price cannot be negative", field="--price-per-hour", fix="e.g. 0.89")
         os.environ["DATAKIT_TITAN_USD_PER_GPU_HOUR"] = repr(float(price_per_hour))
         os.environ["DATAKIT_TITAN_PRICE_SOURCE"] = "--price-per-hour"
-    if is_prefs_phase(phase):  # phase 3: loss = sft_dpo | sft | dpo | orpo (docs/phase3.md)
-        from datakit_titan.prefs.cli import run_prefs_phase
-
-        p = run_prefs_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
-    else:
-        p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
+    p = run_phase(phase, device=device, nproc=nproc, max_steps=steps, wandb=wandb, nodes=nodes)
     print(f"done: checkpoints under {p.phase.output}; TensorBoard: tensorboard --logdir {p.phase.output}")
     if p.eval is not None:  # [eval] in the phase file: evaluate the final checkpoint now
         from datakit_titan.eval.run import parse_suites
@@ -187,10 +94,10 @@ def estimate(
 
     Example: titan estimate engines/titan/phases/longctx_sft_dpo.toml --gpu rtx5090 --gpus 2
     """
-    from datakit_titan.estimate import plan_claim_report, report
-    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
+    from datakit_titan.estimate import report
+    from datakit_titan.plan_claim import plan_claim_report
 
-    p = load_prefs_phase(phase) if is_prefs_phase(phase) else load_phase(phase)
+    p = load_any_phase(phase)
     gpu = gpu or p.parallel.gpu or "rtx5080"
     claim = p.plan_claim
     if price_per_hour is None:
@@ -201,9 +108,24 @@ def estimate(
     print(plan_claim_report(p, mfu=mfu))
 
 
-from datakit_titan.prefs.cli import refscore  # noqa: E402  phase 3: `titan refscore <phase.toml>`
+@app.command()
+def refscore(
+    phase: Path = typer.Argument(..., help="phase-3 phase file, e.g. engines/titan/phases/longctx_sft_dpo.toml"),
+    device: str = typer.Option("cuda", help="cuda, or cpu (smoke)"),
+    batch_pairs: int = typer.Option(4, help="pairs per forward pass (2 rows each)"),
+):
+    """Run the phase's reference model (its init_from checkpoint, with the phase's RoPE) once over every
+    DPO pair of its mixture and store the chosen/rejected sequence log-probs under <mixture>/refscore/,
+    with the checkpoint, tokenizer and data hashes that training checks.
 
-app.command()(refscore)
+    Example: titan refscore engines/titan/phases/longctx_sft_dpo.toml
+    """
+    from datakit_titan.prefs.reference import refscore_phase
+
+    written = refscore_phase(phase, device=device, batch_pairs=batch_pairs)
+    for source, meta in written.items():
+        print(f"{source}: {meta['n_pairs']:,} pairs scored with {meta['checkpoint']} (sha256 {meta['checkpoint_sha256'][:12]}..)")
+
 
 from datakit_titan.export.cli import export, generate, quant_report  # noqa: E402  titan export / generate / quant-report
 

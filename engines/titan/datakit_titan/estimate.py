@@ -261,12 +261,3 @@ def report(phase, *, gpu: str = "rtx5080", n_gpus: int = 1, mfu: float = 0.4, pr
         "bf16 = pure bf16 weights, grads and state; activations bf16 with flash attention; +1 GiB context)"
     )
     return "\n".join(lines)
-
-
-def plan_claim_report(phase, mfu: float = 0.4) -> str:
-    """The phase's own [plan_claim] checked (datakit_titan.plan_claim), or a line saying it has none."""
-    from datakit_titan.plan_claim import check
-
-    if phase.plan_claim is None:
-        return f"plan: the seed plan states no time or cost figure for phase {phase.phase.name!r} (no [plan_claim] in {phase.path})"
-    return check(phase.plan_claim, mfu=mfu)  # the plan's figures are about the plan's model

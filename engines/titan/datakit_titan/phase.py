@@ -32,38 +32,19 @@ Unknown keys are errors. Every mistake is a `UserError` naming the file and fiel
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from datakit.errors import UserError
+from datakit.spec.sizes import parse_size
+from datakit.strict import StrictTypes
 from datakit_titan.plan_claim import PlanClaim
 from datakit_titan.presets import PRESETS
 
-_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
-
-
-def parse_tokens(value: int | str) -> int:
-    """'50B' / '500M' / '12_000' / 12000 -> an integer token count."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a token count: {value!r} (use e.g. 50B, 500M, 12_000)")
-    if isinstance(value, int):
-        return value
-    m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([KMBT]?)\s*", str(value).upper())
-    if not m:
-        raise ValueError(f"not a token count: {value!r} (use e.g. 50B, 500M, 12_000)")
-    return int(float(m.group(1).replace("_", "")) * _SUFFIX[m.group(2)])
-
-
-class _Strict(BaseModel):
-    # strict: a TOML string is not a number ("64" is refused, not read as 64); integers still pass as floats
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
-
-
-class PhaseInfo(_Strict):
+class PhaseInfo(StrictTypes):
     name: str
     mixture: str
     output: str
@@ -75,7 +56,7 @@ class PhaseInfo(_Strict):
     seed: int = Field(1234, ge=0)
     loss: Literal["lm"] = "lm"  # sft_dpo arrives with the long-context phase
 
-    _tokens = field_validator("tokens", mode="before")(lambda cls, v: v if v == "mixture" else parse_tokens(v))
+    _tokens = field_validator("tokens", mode="before")(lambda cls, v: v if v == "mixture" else parse_size(v))
 
     @field_validator("tokens")
     @classmethod
@@ -85,19 +66,19 @@ class PhaseInfo(_Strict):
         return v
 
 
-class Stage(_Strict):
+class Stage(StrictTypes):
     seq_len: int = Field(ge=8)  # at most the model's context: checked against the preset in validate.check_phase
     tokens: int | None = Field(None, gt=0)
 
-    _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_tokens(v))
+    _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_size(v))
 
 
-class Batch(_Strict):
+class Batch(StrictTypes):
     per_gpu: int = Field(2, gt=0)  # rows of seq_len per GPU per micro-step
     grad_accum: int = Field(8, gt=0)  # micro-steps per optimizer step
 
 
-class Optimizer(_Strict):
+class Optimizer(StrictTypes):
     name: Literal["adamw", "adafactor"] = "adamw"
     lr: float = Field(3e-4, gt=0, le=1)
     weight_decay: float = Field(0.1, ge=0, le=1)
@@ -120,19 +101,19 @@ class Optimizer(_Strict):
         return v
 
 
-class Checkpoint(_Strict):
+class Checkpoint(StrictTypes):
     interval: int = Field(1000, gt=0)
     keep_last: int = Field(3, ge=0)  # 0 keeps all; TorchTitan needs at least 2 otherwise
 
 
-class Metrics(_Strict):
+class Metrics(StrictTypes):
     log_every: int = Field(10, gt=0)
     wandb: Literal["offline", "online", "off"] = "offline"
     tensorboard: bool = True
     project: str = "datakit"
 
 
-class Parallel(_Strict):
+class Parallel(StrictTypes):
     fsdp_reshard_after_forward: Literal["default", "always", "never"] = "never"  # never = ZeRO-2
     activation_checkpointing: Literal["none", "selective", "full"] = "none"
     compile: bool = False
@@ -145,7 +126,7 @@ class Parallel(_Strict):
     document_masking: bool = True  # False: plain causal rows, attention crosses packed documents (cheaper; measured in benchmarks/gpu)
 
 
-class Eval(_Strict):
+class Eval(StrictTypes):
     """`titan eval` at the end of the phase (`titan run` runs it on the final checkpoint)."""
 
     suite: str = "core"  # comma-separated: core, planning, longctx
@@ -161,7 +142,7 @@ class Eval(_Strict):
         return v
 
 
-class Phase(_Strict):
+class Phase(StrictTypes):
     phase: PhaseInfo
     stage: list[Stage] = Field(min_length=1)
     batch: Batch = Field(default_factory=Batch)

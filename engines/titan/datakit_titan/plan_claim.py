@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from datakit.spec.sizes import parse_size
+from datakit.strict import Strict
 
 
-class PlanClaim(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PlanClaim(Strict):
     tokens: int
     hours: float | None = Field(None, gt=0)
     days: float | None = Field(None, gt=0)
@@ -36,9 +37,7 @@ class PlanClaim(BaseModel):
     @field_validator("tokens", mode="before")
     @classmethod
     def _tokens(cls, v):
-        from datakit_titan.phase import parse_tokens
-
-        return parse_tokens(v)
+        return parse_size(v)
 
     @model_validator(mode="after")
     def _one_duration(self) -> "PlanClaim":
@@ -98,3 +97,10 @@ def check(claim: PlanClaim, *, mfu: float = 0.4, model: str = "plan-1.6b") -> st
     if claim.note:
         lines.append(f"  note: {claim.note}")
     return "\n".join(lines)
+
+
+def plan_claim_report(phase, mfu: float = 0.4) -> str:
+    """The phase's own [plan_claim] checked, or a line saying it has none."""
+    if phase.plan_claim is None:
+        return f"plan: the seed plan states no time or cost figure for phase {phase.phase.name!r} (no [plan_claim] in {phase.path})"
+    return check(phase.plan_claim, mfu=mfu)  # the plan's figures are about the plan's model

@@ -1,10 +1,11 @@
-"""Per-rank entry point: `python -m datakit_titan.train <phase.toml>` (or under torchrun).
+"""Per-rank entry point for every kind of phase: `python -m datakit_titan.train <phase.toml>` (or under torchrun).
 
     torchrun --nproc-per-node 8 -m datakit_titan.train run engines/titan/phases/pretrain.toml
 
 Sets the environment the config registry reads, applies the CPU patches when --device cpu, and
-hands over to TorchTitan's own `torchtitan.train.main` with `--module datakit_titan --config
-phase`. Arguments after `--` are TorchTitan overrides (e.g. `-- --training.steps 5`).
+hands over to TorchTitan's own `torchtitan.train.main` with `--module <the phase kind's registry>
+--config phase` (datakit_titan, or datakit_titan.prefs for phase 3). Arguments after `--` are
+TorchTitan overrides (e.g. `-- --training.steps 5`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 
 from datakit.errors import UserError
 from datakit_titan import config_registry as reg
-from datakit_titan.phase import load_phase
+from datakit_titan.kinds import kind_of
 
 
 def _free_port() -> int:
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if "WORLD_SIZE" not in os.environ:  # one process without torchrun
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    kind = kind_of(args.phase)
     try:
-        phase = load_phase(args.phase)
+        phase = kind.load(args.phase)
         if os.environ.get(reg.ENV_VERIFIED) != "1":  # launched directly (torchrun), not by `titan run`
             from datakit_titan.validate import check_phase
 
@@ -72,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stage {stage + 1}: already at step {phase.stage_end_step(stage, n_gpus, args.steps)}, skipped")
             continue
         os.environ[reg.ENV_STAGE] = str(stage)
-        os.environ["WANDB_RUN_NAME"] = run_name or f"{phase.phase.name}-stage{stage + 1}"
-        sys.argv = ["datakit_titan.train", "--module", "datakit_titan", "--config", "phase", *extra]
+        os.environ["WANDB_RUN_NAME"] = run_name or (f"{phase.phase.name}-stage{stage + 1}" if len(phase.stage) > 1 else phase.phase.name)
+        sys.argv = ["datakit_titan.train", "--module", kind.titan_module, "--config", "phase", *extra]
         try:
             torchtitan_main()
         except UserError as e:

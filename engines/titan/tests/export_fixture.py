@@ -112,7 +112,7 @@ mixed_precision = "float32"
 def make_trained(root: Path, *, steps: int = 60, model: str = "small", log: bool = True) -> dict[str, Path]:
     """Corpus -> tokenizer -> train/held-out mixtures -> `titan run` of a phase; returns the paths.
     log: the training output goes to <root>/train.log (False: to this process's stdout)."""
-    from datakit_titan.cli import run_phase
+    from datakit_titan.launch import run_phase
 
     from datakit_titan.export.checkpoint import record_phase
 

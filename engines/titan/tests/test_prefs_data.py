@@ -6,7 +6,6 @@ test_prefs_* files import (`prefs_mixture`)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,13 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-
-from datakit.errors import UserError  # noqa: E402
-from datakit.contract import load_manifest, read_shard  # noqa: E402
-from datakit.adapters.losses import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT  # noqa: E402
-from datakit_titan.dataset import PairDataset  # noqa: E402
+from datakit.errors import UserError
+from datakit.contract import load_manifest, read_shard
+from datakit.adapters.losses import IGNORE_INDEX, ROLE_CHOSEN, ROLE_PAD, ROLE_REJECTED, ROLE_SFT
+from datakit_titan.dataset import PairDataset
 
 SEQ = 128  # the mixture's seq_len: every example (context + prompt + completion) fits in 128 tokens
 SAMPLES = Path(__import__("datakit.samples", fromlist=["x"]).__file__).parent

@@ -12,16 +12,14 @@ process), so the comparison is with TRL's code, not with a re-derivation of it.
 
 from __future__ import annotations
 
-import os
 import types
 from collections import defaultdict
 
 import pytest
 import torch
+from titan_fixture import tiny_titan
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from datakit.adapters.losses import (  # noqa: E402
+from datakit.adapters.losses import (
     IGNORE_INDEX,
     ROLE_CHOSEN,
     ROLE_REJECTED,
@@ -277,19 +275,6 @@ def test_combined_loss_gradients_match_float64_reference_on_a_tiny_titan_model()
     for k in g64:
         scale = g64[k].abs().max().clamp(min=1e-6)
         assert (g32[k] - g64[k]).abs().max() / scale < 1e-3, k
-
-
-def tiny_titan(vocab: int, seed: int = 0):
-    from datakit_titan.presets import PRESETS
-    from datakit_titan.spec import model_config
-
-    torch.manual_seed(seed)
-    with torch.device("meta"):
-        model = model_config(PRESETS["tiny"], vocab).build()
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        model.init_weights(buffer_device=None)
-    return model
 
 
 @pytest.mark.parametrize("loss", ["sft_dpo", "orpo", "sft", "dpo"])

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+import titan_fixture
 import torch
 from test_prefs_data import SEQ, copy_mixture, prefs_mixture, source_docs  # noqa: F401  (fixture)
 
@@ -22,18 +23,7 @@ ROPE = {"theta": 10_000.0, "scaling": "none"}
 
 
 def tiny_titan(vocab: int, seed: int = 0):
-    from datakit_titan import cpu
-    from datakit_titan.presets import PRESETS
-    from datakit_titan.spec import model_config
-
-    cpu.enable()  # dense block-causal SDPA in place of FlexAttention on CPU
-    torch.manual_seed(seed)
-    with torch.device("meta"):
-        model = model_config(PRESETS["tiny"], vocab).build()
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        model.init_weights(buffer_device=None)
-    return model.eval()
+    return titan_fixture.tiny_titan(vocab, seed, cpu_attention=True).eval()  # dense block-causal SDPA on CPU
 
 
 @pytest.fixture(scope="module")

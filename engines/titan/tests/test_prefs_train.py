@@ -1,7 +1,7 @@
 """Phase 3 on CPU, the user's story: a phase-2 checkpoint, `titan refscore`, `titan run` of an SFT + DPO
 phase with a RoPE change and activation checkpointing; reward accuracy rises above chance on a toy pair
 set, and a run stopped at step k and resumed logs the same losses as one that never stopped. Each run
-is a real TorchTitan run in a subprocess (`python -m datakit_titan.prefs.train`)."""
+is a real TorchTitan run in a subprocess (`python -m datakit_titan.train`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from test_prefs_data import SEQ, copy_mixture, prefs_mixture  # noqa: F401  (fixture)
+from titan_fixture import tb_scalars as scalars
+from titan_fixture import tiny_titan
 
 from datakit.errors import UserError
 from datakit.contract import load_manifest
@@ -24,15 +25,7 @@ def seed_checkpoint(folder: Path, vocab: int, seed: int = 0) -> Path:
     """A 'phase-2' output folder: the tiny model's weights as TorchTitan saves a model-only checkpoint."""
     import torch.distributed.checkpoint as dcp
 
-    from datakit_titan.presets import PRESETS
-    from datakit_titan.spec import model_config
-
-    torch.manual_seed(seed)
-    with torch.device("meta"):
-        model = model_config(PRESETS["tiny"], vocab).build()
-    model.to_empty(device="cpu")
-    with torch.no_grad():
-        model.init_weights(buffer_device=None)
+    model = tiny_titan(vocab, seed)
     step = folder / "checkpoint" / "step-1"
     dcp.save(model.state_dict(), checkpoint_id=str(step))
     return folder
@@ -88,30 +81,18 @@ activation_checkpointing = "full"
     return path
 
 
-def scalars(output: Path, tag: str) -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = {}
-    for events in sorted(output.glob("tb/**/events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
-        acc = EventAccumulator(str(events))
-        acc.Reload()
-        if tag in acc.Tags()["scalars"]:
-            out.update({e.step: e.value for e in acc.Scalars(tag)})
-    return out
-
-
 def run(phase: Path, **kw) -> str:
-    from datakit_titan.prefs.cli import run_prefs_phase
+    from datakit_titan.launch import run_phase
 
     log = phase.with_suffix(".log")
     with open(log, "a") as f:
-        run_prefs_phase(phase, device="cpu", stdout=f, **kw)
+        run_phase(phase, device="cpu", stdout=f, **kw)
     return log.read_text()
 
 
 @pytest.fixture(scope="module")
 def trained(prefs_mixture, tmp_path_factory):  # noqa: F811
-    from datakit_titan.prefs.cli import refscore_phase
+    from datakit_titan.prefs.reference import refscore_phase
 
     root = tmp_path_factory.mktemp("p3")
     mix = copy_mixture(prefs_mixture, root / "mix")
@@ -198,9 +179,9 @@ def test_two_processes_count_the_global_tokens_in_cost_json(trained, monkeypatch
     phase = write_phase(root, "p3-np2", mix, phase2, steps=6)  # 6 x ROWS x SEQ tokens = 3 steps of 2 ranks
     log = phase.with_suffix(".log")
     with open(log, "a") as f:
-        from datakit_titan.prefs.cli import run_prefs_phase
+        from datakit_titan.launch import run_phase
 
-        run_prefs_phase(phase, device="cpu", nproc=2, max_steps=3, stdout=f)
+        run_phase(phase, device="cpu", nproc=2, max_steps=3, stdout=f)
     cost = json.loads((root / "outputs" / "p3-np2" / "cost.json").read_text())
     assert (cost["n_gpus"], cost["step"]) == (2, 3), log.read_text()[-3000:]
     assert cost["tokens"] == cost["tokens_processed"] == 3 * 2 * ROWS * SEQ  # both ranks, not rank 0's share

@@ -66,7 +66,7 @@ def test_rerunning_a_finished_phase_skips_its_stages(tmp_path, mixture):
     weights-only and could not be resumed from)."""
     import io
 
-    from datakit_titan.cli import run_phase
+    from datakit_titan.launch import run_phase
 
     path = phase_file(tmp_path, mixture, tokens="8192")
     (tmp_path / "out" / "checkpoint" / "step-16").mkdir(parents=True)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from datakit_titan.estimate import GIB, GPUS, flops_per_token, memory_per_gpu, param_counts, plan_claim_report
+from datakit_titan.estimate import GIB, GPUS, flops_per_token, memory_per_gpu, param_counts
+from datakit_titan.plan_claim import plan_claim_report
 from datakit_titan.phase import load_phase
 from datakit_titan.prefs.phase import load_prefs_phase
 from datakit_titan.presets import PRESETS

@@ -12,7 +12,7 @@ from titan_fixture import phase_file, write_mixture
 
 from datakit.errors import IntegrityError
 from datakit.contract import verify_mixture
-from datakit_titan.cli import run_phase
+from datakit_titan.launch import run_phase
 from datakit_titan.dataset import MixtureDataset
 
 

@@ -4,7 +4,6 @@ unknown, missing), each through the real `titan` entry point: exit 2, one line `
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,20 +114,6 @@ PREFS_CASES = [
 ]
 
 
-def run_titan(*argv: str, capsys) -> tuple[int, str, str]:
-    """`titan ...` through the real entry point (datakit_titan.cli.main), in this process."""
-    from datakit_titan.cli import main
-
-    saved = sys.argv
-    sys.argv = ["titan", *argv]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
 
 def test_the_base_phase_files_are_valid(tmp_path, mixture):
     p = tmp_path / "p.toml"
@@ -141,14 +126,14 @@ def test_the_base_phase_files_are_valid(tmp_path, mixture):
 
 @pytest.mark.parametrize("case, old, new, field", [*CASES, *((f"prefs/{c[0]}", *c[1:]) for c in PREFS_CASES)],
                          ids=[c[0] for c in CASES] + [f"prefs/{c[0]}" for c in PREFS_CASES])
-def test_a_malformed_phase_file_is_one_clean_error_and_writes_nothing(tmp_path, monkeypatch, capsys, mixture, case, old, new, field):
+def test_a_malformed_phase_file_is_one_clean_error_and_writes_nothing(cli, tmp_path, monkeypatch, capsys, mixture, case, old, new, field):
     base = PREFS if case.startswith("prefs/") else BASE
     assert old in base, case
     phase = tmp_path / "p.toml"
     phase.write_text(base.replace(old, new, 1).format(mixture=mixture))
     monkeypatch.chdir(tmp_path)  # the relative output folder would land here
     before = sorted(p.relative_to(mixture) for p in mixture.rglob("*"))
-    code, out, err = run_titan("run", str(phase), "--device", "cpu", capsys=capsys)
+    code, out, err = cli.titan("run", str(phase), "--device", "cpu")
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from datakit.errors import UserError
-from datakit_titan.phase import load_phase, parse_tokens
+from datakit.spec.sizes import parse_size
+from datakit_titan.phase import load_phase
 from datakit_titan.validate import check_phase
 from titan_fixture import phase_file
 
@@ -74,9 +75,9 @@ def test_tokens_mixture_before_the_build_needs_the_spec(tmp_path):
 
 
 def test_token_counts_parse():
-    assert parse_tokens("50B") == 50 * 10**9 and parse_tokens("500M") == 500 * 10**6 and parse_tokens("12_000") == 12000
+    assert parse_size("50B") == 50 * 10**9 and parse_size("500M") == 500 * 10**6 and parse_size("12_000") == 12000
     with pytest.raises(ValueError):
-        parse_tokens("lots")
+        parse_size("lots")
 
 
 def test_unknown_keys_and_bad_values_name_the_field(tmp_path, mixture):

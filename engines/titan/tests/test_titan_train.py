@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-from titan_fixture import write_mixture
+from titan_fixture import tb_scalars, write_mixture
 
-from datakit_titan.cli import run_phase
+from datakit_titan.launch import run_phase
 
 pytestmark = pytest.mark.slow
 
@@ -63,15 +63,7 @@ mixed_precision = "float32"
 
 def losses(output: Path) -> dict[int, float]:
     """Step -> loss from the run's TensorBoard event files (later runs win on a repeated step)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out = {}
-    for events in sorted(output.glob("tb/**/events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
-        acc = EventAccumulator(str(events))
-        acc.Reload()
-        if "loss_metrics/global_avg_loss" in acc.Tags()["scalars"]:
-            out.update({e.step: e.value for e in acc.Scalars("loss_metrics/global_avg_loss")})
-    return out
+    return tb_scalars(output, "loss_metrics/global_avg_loss")
 
 
 def run(phase: Path, **kw) -> str:

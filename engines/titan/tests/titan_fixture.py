@@ -6,7 +6,6 @@ came from; every document is `<s> body </s>` (bos=1, eos=2, pad=0) of a random l
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ from datakit.contract import Manifest, Shard, SourceEntry, TokenizerInfo, sha256
 VOCAB = 512
 # name -> (n_docs, first body id, last body id + 1, docs per shard)
 SOURCES = {"web": (300, 10, 170, 120), "math": (160, 170, 340, 100), "code": (80, 340, 512, 80)}
-
-os.environ.setdefault("WANDB_MODE", "disabled")
 
 
 def write_mixture(folder: Path, sources=SOURCES, *, seed: int = 0, min_len: int = 3, max_len: int = 200, loss_mask: bool = False) -> Path:
@@ -109,3 +106,37 @@ gpu = {fields['gpu']}
 """
     )
     return path
+
+
+def tiny_titan(vocab: int, seed: int = 0, *, cpu_attention: bool = False):
+    """The `tiny` preset's TorchTitan model, initialised from `seed` on CPU (cpu_attention: the CPU smoke
+    patches first, dense block-causal SDPA in place of FlexAttention)."""
+    import torch
+
+    from datakit_titan.presets import PRESETS
+    from datakit_titan.spec import model_config
+
+    if cpu_attention:
+        from datakit_titan import cpu
+
+        cpu.enable()
+    torch.manual_seed(seed)
+    with torch.device("meta"):
+        model = model_config(PRESETS["tiny"], vocab).build()
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        model.init_weights(buffer_device=None)
+    return model
+
+
+def tb_scalars(output: Path, tag: str) -> dict[int, float]:
+    """Step -> value of a scalar from a run's TensorBoard event files (later runs win on a repeated step)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for events in sorted(output.glob("tb/**/events.out.tfevents.*"), key=lambda p: p.stat().st_mtime):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        if tag in acc.Tags()["scalars"]:
+            out.update({e.step: e.value for e in acc.Scalars(tag)})
+    return out

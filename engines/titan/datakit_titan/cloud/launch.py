@@ -18,6 +18,7 @@ from datakit_titan.cloud.gpus import GpuChoice, parse_cloud, parse_gpu
 from datakit_titan.cloud.prices import Price, find_price
 from datakit_titan.cloud.task import TaskOptions, build_task, to_yaml
 from datakit_titan.estimate import GIB, duration, flops_per_token, memory_per_gpu, phase_vocab
+from datakit_titan.kinds import PREFS, kind_of
 from datakit_titan.presets import PRESETS
 
 TASK_DIR = Path("outputs/launch")  # generated task files (outputs/ is .gitignore'd: never uploaded, never committed)
@@ -41,14 +42,6 @@ class Plan:
     @property
     def usd(self) -> float:
         return self.hours * self.price.usd_per_node_hour * self.nodes
-
-
-def load_any_phase(path: str | Path):
-    from datakit_titan.phase import load_phase
-    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
-
-    prefs = is_prefs_phase(path)
-    return (load_prefs_phase(path) if prefs else load_phase(path)), prefs
 
 
 def wall_hours(phase, gpu: GpuChoice, n_gpus: int, mfu: float) -> tuple[float, float]:
@@ -80,7 +73,8 @@ def workdir_bytes() -> tuple[int, int] | None:
 
 def plan_launch(phase_path, *, cloud: str, gpu: str, nodes: int = 1, spot: bool = False, price_per_hour: float | None = None,
                 mfu: float = 0.4, disk_size_gb: int = 256, bucket: str = "datakit", wandb: str | None = None) -> Plan:
-    phase, prefs = load_any_phase(phase_path)
+    kind = kind_of(phase_path)
+    phase, prefs = kind.load(phase_path), kind is PREFS
     cloud_name, region = parse_cloud(cloud)
     choice = parse_gpu(gpu)
     if nodes < 1:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from datakit.contract import load_manifest
 from datakit_titan.estimate import human, param_counts
-from datakit_titan.export.checkpoint import PHASE_COPY, Trained, load_any_phase
+from datakit_titan.export.checkpoint import PHASE_COPY, Trained
+from datakit_titan.kinds import load_any_phase
 
 
 def _phase_chain(t: Trained) -> list:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from datakit.errors import UserError
 from datakit.contract import Manifest, load_manifest, sha256_file
-from datakit_titan.phase import Phase, load_phase
+from datakit_titan.kinds import load_any_phase
+from datakit_titan.phase import Phase
 from datakit_titan.presets import PRESETS, Preset
 
 PHASE_COPY = "phase.toml"  # written into a run's output folder by `titan run`
@@ -41,13 +42,6 @@ class Trained:
     @property
     def name(self) -> str:
         return self.phase.phase.name
-
-
-def load_any_phase(path: Path) -> Phase:
-    """A phase file of any phase: phase 3 (loss sft_dpo / sft / dpo / orpo) or phases 1-2."""
-    from datakit_titan.prefs.phase import is_prefs_phase, load_prefs_phase
-
-    return load_prefs_phase(path) if is_prefs_phase(path) else load_phase(path)
 
 
 def record_phase(phase_path: str | Path) -> None:

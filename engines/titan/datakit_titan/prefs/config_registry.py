@@ -76,7 +76,7 @@ def build_prefs_config(phase: PrefsPhase, *, device: str = "cuda", n_gpus: int =
 
 
 def phase() -> PrefsTrainer.Config:
-    """Registry entry: the phase named by the launcher's environment (datakit_titan.prefs.train)."""
+    """Registry entry: the phase named by the launcher's environment (datakit_titan.train)."""
     path = os.environ.get(base.ENV_PHASE)
     if not path:
         raise ValueError(f"set {base.ENV_PHASE} to a phase file (the launcher does this)")

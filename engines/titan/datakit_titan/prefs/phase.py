@@ -27,29 +27,26 @@ import tomllib
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from datakit.errors import UserError
+from datakit.strict import StrictTypes
 from datakit_titan.phase import Parallel, Phase, PhaseInfo, load_phase
 from datakit_titan.presets import PRESETS, Preset
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PrefsInfo(PhaseInfo):
     loss: Literal["sft_dpo", "sft", "dpo", "orpo"] = "sft_dpo"
 
 
-class PrefsLoss(_Strict):
+class PrefsLoss(StrictTypes):
     beta: float = Field(0.1, gt=0)
     w_sft: float = Field(1.0, ge=0)
     w_dpo: float = Field(0.5, ge=0)
     orpo_lambda: float = Field(0.1, ge=0)
 
 
-class Rope(_Strict):
+class Rope(StrictTypes):
     theta: float | None = Field(None, gt=0)  # None: the preset's (phase 2's) theta
     scaling: Literal["none", "llama", "yarn"] = "none"
     factor: float = Field(1.0, ge=1.0)

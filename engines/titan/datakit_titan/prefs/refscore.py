@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from datakit.errors import UserError
 from datakit.contract import Manifest, SourceEntry, load_manifest
-from datakit.contract.layouts import example_row
+from datakit.contract.layouts import PAIR_LAYOUT, example_row
 from datakit.contract.reader import SourceDocs
 from datakit.adapters.losses import sequence_logps, sequence_logps_from_hidden
 
@@ -131,7 +131,7 @@ def compute_refscores(
     sha = checkpoint_sha or (checkpoint_sha256(checkpoint) if checkpoint is not None else None)
     written = {}
     for i, entry in enumerate(manifest.sources):
-        if entry.layout != "dpo_pairs" or not entry.shards:
+        if entry.layout != PAIR_LAYOUT or not entry.shards:
             continue
         src = SourceDocs(folder, entry, manifest.tokenizer.token_size_bytes)
         n_pairs = src.n_docs // 2

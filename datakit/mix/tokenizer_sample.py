@@ -1,7 +1,8 @@
 """A deterministic text sample of a spec's sources for tokenizer training.
 
 Each source contributes bytes in proportion to its share of the mixture's target (at least 1%), read in
-stream order through the same datatrove reader, hydration and formatter as the build (in-process).
+stream order through the build's own source steps (pipeline.source_steps: reader, hydration, formatter; the
+per-source filters are left out), run in-process.
 """
 
 from __future__ import annotations
@@ -10,19 +11,16 @@ from collections.abc import Iterator
 
 from datakit.mix import pipeline as P
 from datakit.mix.plan import catalog_availability, targets
-from datakit.mix.steps import Format, Hydrate
 from datakit.spec.mixture import MixtureSpec, SourceSpec
 
 
 def source_texts(spec: MixtureSpec, src: SourceSpec) -> Iterator[str]:
-    P.check_source(spec, src)
-    reader, _ = P.reader_step(spec, src, P.local_files(spec, src))
-    docs = reader.run(None, rank=0, world_size=1)
-    if src.hydrate is not None:
-        h = src.hydrate
-        work = P.Work(spec.output)
-        docs = Hydrate(P.blob_url(h.url), h.id_column, h.encoding_column, h.storage_options, h.cache_dir or str(work.blobs)).run(docs)
-    for doc in Format(src.format, src.name, spec.path).run(docs):
+    columns = P.check_source(spec, src)
+    steps, _ = P.source_steps(spec, src, P.Work(spec.output), columns=columns, filters=False)
+    docs = None
+    for step in steps:
+        docs = step(docs, rank=0, world_size=1)
+    for doc in docs:
         yield doc.text
 
 
