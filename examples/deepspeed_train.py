@@ -14,22 +14,10 @@ import json
 import os
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from datakit.adapters.torch import PackedDataset
-
-
-class TinyLM(nn.Module):
-    def __init__(self, vocab: int, seq_len: int, d: int = 64):
-        super().__init__()
-        self.emb, self.pos = nn.Embedding(vocab, d), nn.Embedding(seq_len, d)
-        self.block = nn.TransformerEncoderLayer(d, 4, 4 * d, batch_first=True, dropout=0.0)
-        self.head = nn.Linear(d, vocab)
-
-    def forward(self, ids, positions):
-        mask = nn.Transformer.generate_square_subsequent_mask(ids.shape[1])
-        return self.head(self.block(self.emb(ids) + self.pos(positions), src_mask=mask, is_causal=True))
+from plain_torch import TinyLM  # the stand-in model of examples/plain_torch.py (this folder is on sys.path)
 
 
 def main():
@@ -43,7 +31,7 @@ def main():
     torch.manual_seed(0)
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     ds = PackedDataset(a.mixture, seq_len=64, rank=rank, world_size=world)
-    model = TinyLM(ds.manifest.tokenizer.vocab_size, 64)
+    model = TinyLM(ds.manifest.tokenizer.vocab_size, seq_len=64)
     if a.no_deepspeed:
         engine, opt = model, torch.optim.AdamW(model.parameters(), lr=1e-3)
     else:
