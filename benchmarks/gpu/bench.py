@@ -249,9 +249,15 @@ def committed_phase(path: Path, source: str, mixture: Path, out: Path, steps: in
                     model: str | None = None) -> Path:
     """A committed phase file pointed at the benchmark's data; everything else as committed (`model` only for the
     CPU smoke check). Its token budget is set far beyond the run (the LR schedule as in a real run) and repetition
-    allowed, since `--steps` stops it."""
+    allowed, since `--steps` stops it. Stage seq_len = "mixture" is written as the committed file's value (its
+    spec's), so the rewrite does not depend on the benchmark mixture being built yet."""
+    from datakit_titan.kinds import load_any_phase
+
+    stages = tomllib.loads((PHASES / source).read_text())["stage"]
+    for raw, resolved in zip(stages, load_any_phase(PHASES / source).stage):
+        raw["seq_len"] = resolved.seq_len
     return _edit_phase(
-        PHASES / source, path,
+        PHASES / source, path, stage=stages,
         phase={"mixture": mixture, "output": out, "tokens": 10**12, "max_epochs": 1e12, "mixture_spec": None,
                "init_from": init_from or "", **({"model": model} if model else {})},
         metrics={"wandb": "off"},

@@ -67,10 +67,22 @@ class PhaseInfo(StrictTypes):
 
 
 class Stage(StrictTypes):
-    seq_len: int = Field(ge=8)  # at most the model's context: checked against the preset in validate.check_phase
+    # at most the model's context (checked against the preset in load); "mixture": the mixture's seq_len (datakit_titan.budget)
+    seq_len: int | Literal["mixture"]
     tokens: int | None = Field(None, gt=0)
 
     _tokens = field_validator("tokens", mode="before")(lambda cls, v: None if v is None else parse_size(v))
+
+    @field_validator("seq_len", mode="plain")
+    @classmethod
+    def _seq_len(cls, v):
+        if v == "mixture":
+            return v
+        if type(v) is not int:
+            raise ValueError('must be a whole number of tokens (e.g. 2048), or "mixture" for the mixture\'s seq_len')
+        if v < 8:
+            raise ValueError("must be at least 8 tokens")
+        return v
 
 
 class Batch(StrictTypes):
@@ -209,9 +221,10 @@ def load_phase(path: str | Path, cls: type[Phase] | None = None, example: str = 
     phase.path = path
     if phase.phase.model not in PRESETS:
         raise UserError(f"unknown model preset {phase.phase.model!r}", file=path, field="phase.model", fix=f"use one of {sorted(PRESETS)}")
-    from datakit_titan.budget import resolve_tokens
+    from datakit_titan.budget import resolve_seq_len, resolve_tokens
 
     resolve_tokens(phase)  # tokens = "mixture" -> the manifest's (or spec's) total
+    resolve_seq_len(phase)  # seq_len = "mixture" -> the manifest's (or spec's) seq_len
     tokens = phase.stage_tokens()
     if any(t <= 0 for t in tokens):
         raise UserError(

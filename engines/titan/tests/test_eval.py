@@ -175,7 +175,9 @@ def test_phase_file_names_an_eval_suite(tmp_path):
 
     from datakit_titan.phase import load_phase
 
-    smoke = (Path(__file__).resolve().parents[1] / "phases" / "smoke.toml").read_text()
+    root = Path(__file__).resolve().parents[3]
+    smoke = (root / "engines" / "titan" / "phases" / "smoke.toml").read_text()
+    smoke = smoke.replace('"mixtures/smoke.toml"', f'"{root / "mixtures" / "smoke.toml"}"')  # seq_len = "mixture" from any cwd
     (tmp_path / "ok.toml").write_text(smoke + '\n[eval]\nsuite = "core,planning"\nlimit = 10\n')
     p = load_phase(tmp_path / "ok.toml")
     assert p.eval.suite == "core,planning" and p.eval.limit == 10

@@ -153,3 +153,27 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, mixture):
     r = subprocess.run([sys.executable, "-m", "datakit_titan.cli", "run", str(bad), "--device", "cpu"], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr and "fix:" in r.stderr
+
+
+def test_seq_len_mixture_reads_the_manifest_else_the_spec(tmp_path, mixture):
+    import json
+
+    built = json.loads((mixture / "manifest.json").read_text())["seq_len"]
+    path = phase_file(tmp_path, mixture)
+    path.write_text(path.read_text().replace("seq_len = 64", 'seq_len = "mixture"'))
+    assert [s.seq_len for s in load_phase(path).stage] == [built]
+    missing = tmp_path / "not-built"
+    path = phase_file(tmp_path, missing)
+    path.write_text(path.read_text().replace("seq_len = 64", 'seq_len = "mixture"'))
+    with pytest.raises(UserError, match='seq_len = "mixture" needs the built mixture') as e:
+        load_phase(path)
+    assert e.value.field == "stage.0.seq_len" and "seq_len = 2048" in e.value.fix
+    spec = Path(__file__).parents[3] / "mixtures" / "smoke.toml"
+    path.write_text(path.read_text().replace("[[stage]]", f'mixture_spec = "{spec}"\n[[stage]]'))
+    import tomllib
+
+    assert [s.seq_len for s in load_phase(path).stage] == [tomllib.loads(spec.read_text())["mixture"]["seq_len"]]
+    path.write_text(path.read_text().replace('seq_len = "mixture"', 'seq_len = "all"'))
+    with pytest.raises(UserError) as e:
+        load_phase(path)
+    assert e.value.field.startswith("stage.0.seq_len")
