@@ -76,7 +76,8 @@ def _check_lm(phase, *, device: str, nproc: int, nodes: Nodes, out) -> dict:
             gpu_mem = torch.cuda.get_device_properties(0).total_memory / 1024**3
     world = nodes.world(nproc)
     manifest = check_phase(phase, device=device, n_gpus=world, gpu_memory_gib=gpu_mem)
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
+    if nodes.node_rank == 0:  # one writer on the shared output folder (two nodes renaming one temp file race)
+        record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
     steps = phase.stage_steps(world)
     where = f"{nproc} x {device}" if nodes.nnodes == 1 else (
         f"{nodes.nnodes} nodes x {nproc} x {device} (this is node {nodes.node_rank}, rendezvous {nodes.master_addr}:{nodes.master_port})")
@@ -101,7 +102,8 @@ def _check_prefs(phase, *, device: str, nproc: int, nodes: Nodes, out) -> dict:
     ref = reference_for(phase)
     PairDataset(phase.phase.mixture, seq_len=phase.stage[0].seq_len, batch_rows=phase.batch.per_gpu, loss=phase.phase.loss,
                 reference=ref, manifest=manifest, phase_file=str(phase.path))
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads
+    if nodes.node_rank == 0:  # one writer on the shared output folder
+        record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads
     print(f"phase {phase.phase.name}: loss {phase.phase.loss}, mixture {phase.phase.mixture}, model {phase.phase.model}, "
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
           f"{phase.batch.per_gpu} rows x {phase.batch.grad_accum} accum x {nodes.world(nproc)} -> {phase.phase.output}", file=out)
