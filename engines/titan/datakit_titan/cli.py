@@ -59,7 +59,8 @@ def run_phase(
     manifest = check_phase(phase, device=device, n_gpus=world, gpu_memory_gib=gpu_mem)
     from datakit_titan.export.checkpoint import record_phase
 
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
+    if nodes.node_rank == 0:  # one writer on the shared output folder (two nodes renaming one temp file race)
+        record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads (only once the phase checks out)
     steps = phase.stage_steps(world)
     where = f"{nproc} x {device}" if nodes.nnodes == 1 else (
         f"{nodes.nnodes} nodes x {nproc} x {device} (this is node {nodes.node_rank}, rendezvous {nodes.master_addr}:{nodes.master_port})")

@@ -84,7 +84,8 @@ def run_prefs_phase(path: str | Path, *, device: str = "cuda", nproc: int = 1, m
                 reference=ref, manifest=manifest, phase_file=str(phase.path))  # every data error before the model is built
     from datakit_titan.export.checkpoint import record_phase
 
-    record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads
+    if nodes.node_rank == 0:  # one writer on the shared output folder
+        record_phase(phase.path)  # <output>/phase.toml: what `titan export <output>` reads
     out = stdout or sys.stdout
     print(f"phase {phase.phase.name}: loss {phase.phase.loss}, mixture {phase.phase.mixture}, model {phase.phase.model}, "
           f"RoPE {phase.rope.settings(phase.preset())}, seq_len {phase.stage[0].seq_len}, "
