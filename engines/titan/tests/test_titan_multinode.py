@@ -6,9 +6,11 @@ stopped on both nodes resumes on both and still logs that curve. Bad node option
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +32,7 @@ def _port() -> int:
 def titan(phase: Path, *args: str, log: Path) -> subprocess.Popen:
     f = open(log, "a")
     return subprocess.Popen([sys.executable, "-m", "datakit_titan.cli", "run", str(phase), "--device", "cpu", *args],
-                            stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, WANDB_MODE="disabled"))
+                            stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, WANDB_MODE="disabled"), start_new_session=True)
 
 
 def two_nodes(phase: Path, *args: str) -> list[str]:
@@ -39,8 +41,15 @@ def two_nodes(phase: Path, *args: str) -> list[str]:
     logs = [phase.with_name(f"{phase.stem}.node{r}.log") for r in (0, 1)]
     procs = [titan(phase, "--nnodes", "2", "--node-rank", str(r), "--master-addr", "127.0.0.1", "--master-port", port, *args, log=logs[r])
              for r in (0, 1)]
-    for p in procs:
-        p.wait(timeout=600)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and any(p.poll() is None for p in procs) and not any(p.poll() for p in procs):
+            time.sleep(0.5)
+    finally:  # a node that failed leaves the other waiting at the rendezvous: stop it (and its torchrun workers)
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
     texts = [log.read_text() for log in logs]
     assert [p.returncode for p in procs] == [0, 0], texts[0][-3000:] + texts[1][-3000:]
     return texts
