@@ -17,7 +17,7 @@ def test_hf_uri_streams_a_dataset_folder(tmp_path, smoke_tokenizer):
         shutil.copy(f, repo / "data" / f.name)
     p = tmp_path / "hub.toml"
     p.write_text(
-        f'[mixture]\nname = "hub"\ntokenizer = "{smoke_tokenizer}"\nvocab_size = 4096\noutput = "{tmp_path / "out"}"\n'
+        f'[mixture]\nname = "hub"\ntokenizer = "{smoke_tokenizer}"\nvocab_size = 4096\noutput = "{tmp_path / "out"}"\nheldout_docs = 0\n'
         f'[[source]]\nname = "gsm8k"\nuri = "hf://{repo}"\nformat = "gsm8k"\ntokens = "all"\n'
     )
     spec = load_spec(p)

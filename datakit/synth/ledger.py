@@ -40,6 +40,7 @@ from pathlib import Path
 
 from datakit.errors import is_disk_full
 from datakit.synth.money import usd
+from datakit.synth.sqlite_wal import connect_wal
 from datakit.synth.store import DiskFull, release_disk_reserve
 
 LEDGER_FILE = "ledger.sqlite"
@@ -137,10 +138,7 @@ class Ledger:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives kill -9 of the process (not a power cut)
-            conn.execute("PRAGMA busy_timeout=60000")
+            conn = connect_wal(self.path, synchronous="NORMAL")  # WAL: a commit survives kill -9 of the process (not a power cut)
             self._local.conn = conn
         return conn
 

@@ -35,6 +35,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Literal
+from datakit.synth.sqlite_wal import connect_wal
 
 QUOTA_FILE = "quota.sqlite"
 CHARS_PER_TOKEN = 4  # providers estimate prompt tokens from characters the same way
@@ -139,10 +140,7 @@ class Quota:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")  # a lost schedule after a power cut only costs pacing
-            conn.execute("PRAGMA busy_timeout=60000")
+            conn = connect_wal(self.path, synchronous="OFF")  # a lost schedule after a power cut only costs pacing
             self._local.conn = conn
         return conn
 

@@ -74,6 +74,7 @@ seq_len = {SEQ}
 tokenizer = "{tok}"
 vocab_size = 4096
 output = "{root / name / 'mix'}"
+heldout_docs = 0  # the training tests' token budgets count every document
 
 [[source]]
 name = "context"
